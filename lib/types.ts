@@ -1,0 +1,66 @@
+/**
+ * Users augment this interface to type their session data:
+ * `declare module 'fastify-lazy-session' { interface SessionData { userId: string } }`.
+ */
+export interface SessionData {
+  [key: string]: unknown
+}
+
+/** What a store keeps for one session. Values are already serialized (one string per key). */
+export interface SessionRecord {
+  /** key → serialized value */
+  data: Map<string, string>
+  /** ms since epoch */
+  createdAt: number
+  /** ms since epoch: last save or activity touch */
+  lastAccessAt: number
+  /** ms since epoch after which the session is refused, or `null` for a browser-session cookie */
+  expiresAt: number | null
+}
+
+/**
+ * One save: what changed since the session was loaded, plus the metadata to store.
+ * A store applies it atomically.
+ */
+export interface SessionUpdate {
+  /** `true`: a new session under a freshly generated ID. `false`: apply only if the session still exists (never resurrect). */
+  create: boolean
+  /** `true`: drop every stored key that is not in `set` (after `clear()`, and for new sessions). */
+  replace: boolean
+  /** keys set: key → serialized value */
+  set: Map<string, string>
+  /** keys deleted */
+  delete: string[]
+  createdAt: number
+  lastAccessAt: number
+  expiresAt: number | null
+  /** Seconds the entry must live from now, or `null`: no deadline from the plugin, the store applies its own GC TTL. */
+  ttl: number | null
+}
+
+/**
+ * A server-side session store. Every method returns a Promise; a rejected Promise is a store failure
+ * (the plugin turns it into `FST_SESSION_STORE_UNAVAILABLE` or a fresh session, see `onStoreError`).
+ */
+export interface SessionStore {
+  /** The session, or `null` when there is none (never stored, destroyed, or dropped at its TTL). */
+  load(id: string): Promise<SessionRecord | null>
+  /**
+   * Applies `update` atomically. Resolves `false` (and writes nothing) when `update.create` is `false`
+   * and the session no longer exists.
+   */
+  save(id: string, update: SessionUpdate): Promise<boolean>
+  /** Removes the session. Resolves also when there was none. */
+  destroy(id: string): Promise<void>
+  /** Called when Fastify closes. */
+  close?(): Promise<void> | void
+}
+
+/** Turns one session value into a string and back. Default: JSON. */
+export interface Serializer {
+  serialize(value: unknown): string
+  deserialize(text: string): unknown
+}
+
+/** Why a session is what it is. */
+export type SessionReason = 'new' | 'loaded' | 'expired' | 'invalid' | 'not-found'
