@@ -1,0 +1,345 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
+import type { NormalizedOptions } from './options.ts'
+import { internals, type Session, type SessionChanges, type SessionControl } from './Session.ts'
+import { generateId, IdSigner } from './signing.ts'
+import { CookieStore } from './stores/CookieStore.ts'
+import type { SessionReason, SessionRecord, SessionStore } from './types.ts'
+
+/** What one plugin registration shares between its requests. */
+export class SessionRuntime {
+  readonly options: NormalizedOptions
+  readonly signer: IdSigner
+  /** the server-side store, or `null` with a CookieStore */
+  readonly store: SessionStore | null
+  readonly cookieStore: CookieStore | null
+  readonly parseCookie: FastifyInstance['parseCookie']
+  readonly serializeCookie: FastifyInstance['serializeCookie']
+
+  constructor (options: NormalizedOptions, fastify: FastifyInstance) {
+    this.options = options
+    this.signer = new IdSigner(options.secrets)
+    this.parseCookie = fastify.parseCookie
+    this.serializeCookie = fastify.serializeCookie
+    if (options.store instanceof CookieStore) {
+      this.cookieStore = options.store
+      this.cookieStore.useSecrets(options.secrets)
+      this.store = null
+    } else {
+      this.cookieStore = null
+      this.store = options.store
+    }
+  }
+
+  /** A new, empty session's record. */
+  freshRecord (now: number): SessionRecord {
+    const lifetime = this.options.lifetime
+    return { data: new Map(), createdAt: now, lastAccessAt: now, expiresAt: lifetime > 0 ? now + lifetime : null }
+  }
+
+  /** Whether the server refuses this session now: lifetime, absolute or idle timeout passed. */
+  expired (record: SessionRecord, now: number): boolean {
+    const { absoluteTimeout, idleTimeout } = this.options
+    return (record.expiresAt !== null && now >= record.expiresAt) ||
+      (absoluteTimeout > 0 && now - record.createdAt >= absoluteTimeout) ||
+      (idleTimeout > 0 && now - record.lastAccessAt >= idleTimeout)
+  }
+
+  /** Seconds until the server would refuse the session anyway, or `null` when nothing bounds it. */
+  ttl (createdAt: number, lastAccessAt: number, expiresAt: number | null, now: number): number | null {
+    const { absoluteTimeout, idleTimeout } = this.options
+    let deadline = expiresAt ?? Infinity
+    if (absoluteTimeout > 0) deadline = Math.min(deadline, createdAt + absoluteTimeout)
+    if (idleTimeout > 0) deadline = Math.min(deadline, lastAccessAt + idleTimeout)
+    return deadline === Infinity ? null : Math.max(1, Math.ceil((deadline - now) / 1000))
+  }
+
+  /** Whether a skip header turns session handling off for this request. */
+  skipped (request: FastifyRequest): boolean {
+    for (const { name, value } of this.options.skipHeaders) {
+      const header = request.headers[name]
+      if (header !== undefined && (value === null || header === value)) return true
+    }
+    return false
+  }
+
+  /** The session cookie's value, parsing the header only when @fastify/cookie did not. */
+  cookieValue (request: FastifyRequest): string | undefined {
+    const name = this.options.cookie.name
+    if (request.cookies != null) return request.cookies[name]
+    const header = request.headers.cookie
+    return header === undefined ? undefined : this.parseCookie(header)[name]
+  }
+}
+
+/** A store error with every occurrence of the session ID taken out: IDs never reach logs. */
+function scrub (error: unknown, id: string | null): Error {
+  const message = error instanceof Error ? error.message : String(error)
+  return new Error(id === null ? message : message.split(id).join('[session id]'))
+}
+
+type CookieAction = 'set' | 'clear' | null
+
+/** The session of one request: loads it once, carries out regenerate/destroy/touch/save, and commits it in onSend. */
+export class RequestSession implements SessionControl {
+  readonly #runtime: SessionRuntime
+  readonly #request: FastifyRequest
+  readonly promise: Promise<Session>
+  session: Session | null = null
+  /** the ID the store holds this session under, or `null` */
+  #storedId: string | null = null
+  /** the next save creates the session under `session.id` (new or regenerated) */
+  #create = false
+  /** nothing is stored and no cookie is written (skip header, or the store failed under 'fresh') */
+  #detached = false
+  /** the request carried a session cookie */
+  #incoming = false
+  /** the cookie was signed or sealed with an older secret */
+  #stale = false
+  #touched = false
+  /** rolling: the TTL and cookie were refreshed in this request */
+  #rolled = false
+  #cookie: CookieAction = null
+  /** the sealed value to send (CookieStore) */
+  #sealed = ''
+  /** an expired session to remove from the store at the end of the request */
+  #expiredId: string | null = null
+  #queue: Promise<void> = Promise.resolve()
+  #finished = false
+
+  constructor (runtime: SessionRuntime, request: FastifyRequest) {
+    this.#runtime = runtime
+    this.#request = request
+    this.promise = this.#load()
+  }
+
+  async #load (): Promise<Session> {
+    const runtime = this.#runtime
+    const now = Date.now()
+    if (runtime.skipped(this.#request)) {
+      this.#detached = true
+      return this.#fresh('new', now)
+    }
+    const value = runtime.cookieValue(this.#request)
+    if (value === undefined || value === '') return this.#fresh('new', now)
+    this.#incoming = true
+    let id: string
+    let record: SessionRecord | null
+    if (runtime.cookieStore !== null) {
+      const opened = runtime.cookieStore.open(value)
+      if (opened === null) return this.#rejected('invalid', now)
+      ;({ id, record } = opened)
+      this.#stale = opened.stale
+    } else {
+      const verified = runtime.signer.verify(value)
+      if (verified === null) return this.#rejected('invalid', now)
+      id = verified.id
+      this.#stale = verified.stale
+      try {
+        record = await (runtime.store as SessionStore).load(id)
+      } catch (error) {
+        this.#storeFailed('load', error, id)
+        return this.#fresh('new', now)
+      }
+      if (record === null) return this.#rejected('not-found', now)
+    }
+    if (runtime.expired(record, now)) {
+      this.#expiredId = runtime.store === null ? null : id
+      return this.#rejected('expired', now)
+    }
+    this.#storedId = id
+    this.session = internals.create(this, runtime.options.serializer, id, record, 'loaded')
+    return this.session
+  }
+
+  #fresh (reason: SessionReason, now: number): Session {
+    this.session = internals.create(this, this.#runtime.options.serializer, null, this.#runtime.freshRecord(now), reason)
+    return this.session
+  }
+
+  /** Bad client input is never an error: a fresh session, and a debug line without the cookie or ID. */
+  #rejected (reason: SessionReason, now: number): Session {
+    this.#request.log.debug({ reason }, 'fastify-lazy-session: session cookie refused, starting a new session')
+    return this.#fresh(reason, now)
+  }
+
+  /** Under 'fail' throws FST_SESSION_STORE_UNAVAILABLE; under 'fresh' logs and stops storing anything for this request. */
+  #storeFailed (action: string, error: unknown, id: string): void {
+    const cause = scrub(error, id)
+    if (this.#runtime.options.onStoreError === 'fail') {
+      throw new SessionStoreUnavailableError(action, { cause })
+    }
+    this.#request.log.warn({ err: cause }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
+    this.#detached = true
+  }
+
+  /** Runs store work one piece at a time, in call order. */
+  #serial (work: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(work)
+    this.#queue = next.catch(() => {})
+    return next
+  }
+
+  /** Calls the store; a failure throws FST_SESSION_STORE_UNAVAILABLE, or under 'fresh' detaches the session. */
+  async #storeCall<T> (action: string, id: string, call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await call()
+    } catch (error) {
+      this.#storeFailed(action, error, id)
+      return undefined
+    }
+  }
+
+  regenerate (): Promise<void> {
+    return this.#serial(async () => {
+      const session = this.session as Session
+      if (this.#detached || session.id === null) return
+      await this.#removeStored('regenerate')
+      if (this.#detached) return
+      internals.setId(session, generateId())
+      this.#create = true
+    })
+  }
+
+  destroy (): Promise<void> {
+    return this.#serial(async () => {
+      const session = this.session as Session
+      await this.#removeStored('destroy')
+      if (this.#incoming || session.id !== null) this.#cookie = 'clear'
+      this.#create = false
+      internals.reset(session, this.#runtime.freshRecord(Date.now()))
+    })
+  }
+
+  touch (): void {
+    this.#touched = true
+  }
+
+  save (): Promise<void> {
+    return this.#serial(() => this.#persist())
+  }
+
+  async #removeStored (action: string): Promise<void> {
+    const id = this.#storedId
+    const store = this.#runtime.store
+    if (id === null || store === null || this.#detached) return
+    await this.#storeCall(action, id, () => store.destroy(id))
+    this.#storedId = null
+  }
+
+  /** Writes what the end-of-request rules ask for; decides the cookie. */
+  async #persist (): Promise<void> {
+    const session = this.session as Session
+    if (this.#detached) return
+    const runtime = this.#runtime
+    const { rolling, lifetime } = runtime.options
+    const now = Date.now()
+    const empty = session.keys().length === 0
+    if (session.id === null || this.#create) {
+      if (empty) {
+        if (this.#incoming || this.#create) this.#cookie = 'clear'
+        return
+      }
+      const id = session.id ?? generateId()
+      const expiresAt = rolling && lifetime > 0 ? now + lifetime : session.expiresAt
+      await this.#write(id, true, internals.changes(session, true), now, expiresAt)
+      return
+    }
+    if (empty) {
+      await this.#removeStored('destroy')
+      if (this.#detached) return
+      this.#cookie = 'clear'
+      internals.reset(session, runtime.freshRecord(now))
+      return
+    }
+    const changes = internals.changes(session, false)
+    const changed = changes.replace || changes.set.size > 0 || changes.delete.length > 0
+    const idle = runtime.options.idleTimeout
+    const activity = idle > 0 && now - session.lastAccessAt >= idle / 10
+    const roll = rolling && !this.#rolled
+    if (!changed && !activity && !roll && !this.#touched && !this.#stale) return
+    const expiresAt = roll && lifetime > 0 ? now + lifetime : session.expiresAt
+    await this.#write(session.id, false, changes, now, expiresAt)
+    if (roll || this.#touched || this.#stale) this.#cookie = this.#cookie ?? 'set'
+    this.#rolled ||= roll
+    this.#touched = false
+    this.#stale = false
+  }
+
+  async #write (id: string, create: boolean, changes: SessionChanges, now: number, expiresAt: number | null): Promise<void> {
+    const session = this.session as Session
+    const runtime = this.#runtime
+    const createdAt = session.createdAt
+    if (runtime.cookieStore === null) {
+      const store = runtime.store as SessionStore
+      const ttl = runtime.ttl(createdAt, now, expiresAt, now)
+      const saved = await this.#storeCall('save', id, () => store.save(id, { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl }))
+      if (saved === undefined) return
+      if (!saved) {
+        // Destroyed by another request while this one was in flight: it stays destroyed.
+        this.#storedId = null
+        this.#cookie = 'clear'
+        internals.reset(session, runtime.freshRecord(now))
+        return
+      }
+    }
+    internals.committed(session, changes)
+    internals.setId(session, id)
+    internals.setTimes(session, now, expiresAt)
+    this.#storedId = id
+    this.#create = false
+    if (create) this.#cookie = 'set'
+    if (runtime.cookieStore !== null) {
+      this.#sealed = runtime.cookieStore.seal(id, internals.record(session))
+      const size = Buffer.byteLength(runtime.options.cookie.name) + 1 + this.#sealed.length
+      if (size > runtime.cookieStore.maxSize) throw new SessionTooLargeError(size, runtime.cookieStore.maxSize)
+      this.#cookie = 'set'
+    }
+  }
+
+  /** onSend: saves what is left and writes the cookie. Runs once per request. */
+  async finish (reply: FastifyReply): Promise<void> {
+    if (this.#finished) return
+    this.#finished = true
+    try {
+      await this.promise
+    } catch {
+      return
+    }
+    await this.#serial(() => this.#persist())
+    const expiredId = this.#expiredId
+    if (expiredId !== null) {
+      const store = this.#runtime.store as SessionStore
+      await this.#storeCall('destroy', expiredId, () => store.destroy(expiredId))
+    }
+    if (this.#cookie === null || this.#detached) return
+    this.#writeCookie(reply)
+  }
+
+  #writeCookie (reply: FastifyReply): void {
+    const runtime = this.#runtime
+    const { cookie, lifetime } = runtime.options
+    const session = this.session as Session
+    const attributes = {
+      path: cookie.path,
+      domain: cookie.domain,
+      sameSite: cookie.sameSite,
+      secure: cookie.secure,
+      httpOnly: cookie.httpOnly,
+      partitioned: cookie.partitioned,
+      maxAge: 0 as number | undefined,
+      expires: undefined as Date | undefined
+    }
+    let value = ''
+    if (this.#cookie === 'clear' || session.id === null) {
+      attributes.expires = new Date(0)
+    } else {
+      value = runtime.cookieStore === null ? runtime.signer.sign(session.id) : this.#sealed
+      const expiresAt = session.expiresAt
+      attributes.maxAge = lifetime > 0 && expiresAt !== null ? Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) : undefined
+    }
+    // Written directly (Fastify appends Set-Cookie headers): works whichever onSend hook runs first.
+    reply.header('set-cookie', runtime.serializeCookie(cookie.name, value, attributes))
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+  }
+}

@@ -1,0 +1,221 @@
+import type { Serializer, SessionData, SessionReason, SessionRecord } from './types.ts'
+
+/** What the plugin does for the session methods that need the store or the reply. */
+export interface SessionControl {
+  regenerate (): Promise<void>
+  destroy (): Promise<void>
+  touch (): void
+  save (): Promise<void>
+}
+
+/** A change set in the shape `SessionUpdate` carries it. */
+export interface SessionChanges {
+  replace: boolean
+  set: Map<string, string>
+  delete: string[]
+}
+
+type Key<T> = keyof T & string
+
+/** The plugin's access to a session's private state. */
+export interface SessionInternals {
+  create (control: SessionControl, serializer: Serializer, id: string | null, record: SessionRecord, reason: SessionReason): Session
+  /** What changed since load (or the last save); `full` lists every key and replaces the stored ones. */
+  changes (session: Session, full: boolean): SessionChanges
+  /** The change set was stored: it becomes the new baseline. */
+  committed (session: Session, changes: SessionChanges): void
+  /** The stored state after `committed`: every key serialized, and the times. */
+  record (session: Session): SessionRecord
+  setId (session: Session, id: string | null): void
+  setTimes (session: Session, lastAccessAt: number, expiresAt: number | null): void
+  /** Starts over as a new, empty session (after `destroy()`). */
+  reset (session: Session, record: SessionRecord): void
+}
+
+export let internals: SessionInternals
+
+/**
+ * One user's session. Values are deserialized the first time they are read; a value that was read is
+ * serialized again at save time, so a nested mutation is saved too.
+ */
+export class Session<T extends SessionData = SessionData> {
+  readonly #control: SessionControl
+  readonly #serializer: Serializer
+  /** key → serialized value, as stored */
+  #raw: Map<string, string>
+  /** key → value read or set in this request */
+  readonly #values = new Map<string, unknown>()
+  /** stored keys deleted in this request */
+  readonly #deleted = new Set<string>()
+  /** `clear()` was called: the stored keys are gone */
+  #cleared = false
+  #id: string | null
+  #isNew: boolean
+  #reason: SessionReason
+  #createdAt: number
+  #lastAccessAt: number
+  #expiresAt: number | null
+
+  private constructor (control: SessionControl, serializer: Serializer, id: string | null, record: SessionRecord, reason: SessionReason) {
+    this.#control = control
+    this.#serializer = serializer
+    this.#raw = record.data
+    this.#id = id
+    this.#isNew = id === null
+    this.#reason = reason
+    this.#createdAt = record.createdAt
+    this.#lastAccessAt = record.lastAccessAt
+    this.#expiresAt = record.expiresAt
+  }
+
+  /** The session ID, or `null` for a session that has never been stored. */
+  get id (): string | null { return this.#id }
+  /** `true` when this request created the session. */
+  get isNew (): boolean { return this.#isNew }
+  /** Why this session is what it is: `'loaded'` from the store, or why it is new. */
+  get reason (): SessionReason { return this.#reason }
+  /** Creation time, ms since epoch. */
+  get createdAt (): number { return this.#createdAt }
+  /** Last save or activity touch, ms since epoch. */
+  get lastAccessAt (): number { return this.#lastAccessAt }
+  /** When the session expires, ms since epoch, or `null` for a browser-session cookie. */
+  get expiresAt (): number | null { return this.#expiresAt }
+
+  /** The value of `key`, or `undefined`. */
+  get<K extends Key<T>> (key: K): T[K] | undefined {
+    if (this.#values.has(key)) return this.#values.get(key) as T[K]
+    if (this.#cleared || this.#deleted.has(key)) return undefined
+    const text = this.#raw.get(key)
+    if (text === undefined) return undefined
+    const value = this.#serializer.deserialize(text)
+    this.#values.set(key, value)
+    return value as T[K]
+  }
+
+  /** Sets `key`; `undefined` deletes it. */
+  set<K extends Key<T>> (key: K, value: T[K]): this {
+    if (typeof key !== 'string') throw new TypeError('session keys are strings')
+    if (value === undefined) return this.delete(key)
+    this.#values.set(key, value)
+    this.#deleted.delete(key)
+    return this
+  }
+
+  /** Removes `key`. */
+  delete (key: Key<T>): this {
+    this.#values.delete(key)
+    if (!this.#cleared && this.#raw.has(key)) this.#deleted.add(key)
+    return this
+  }
+
+  /** Whether `key` has a value. */
+  has (key: Key<T>): boolean {
+    return this.#values.has(key) || (!this.#cleared && !this.#deleted.has(key) && this.#raw.has(key))
+  }
+
+  /** Removes every key; an emptied session is removed from the store and its cookie deleted. */
+  clear (): this {
+    this.#values.clear()
+    this.#deleted.clear()
+    this.#cleared = true
+    return this
+  }
+
+  /** The keys that have a value. */
+  keys (): Array<Key<T>> {
+    const keys = new Set(this.#values.keys())
+    if (!this.#cleared) {
+      for (const key of this.#raw.keys()) if (!this.#deleted.has(key)) keys.add(key)
+    }
+    return [...keys] as Array<Key<T>>
+  }
+
+  /** A copy of the data: changing it changes nothing in the session. */
+  data (): Partial<T> {
+    const copy = {}
+    for (const key of this.keys()) {
+      const text = this.#values.has(key) ? this.#serializer.serialize(this.#values.get(key)) : this.#raw.get(key) as string
+      // defineProperty: a key such as `__proto__` stays an own property instead of replacing the prototype.
+      Object.defineProperty(copy, key, { value: this.#serializer.deserialize(text), enumerable: true, writable: true, configurable: true })
+    }
+    return copy
+  }
+
+  /** A new ID for the same data; the old ID is removed from the store now (session fixation). */
+  async regenerate (): Promise<void> {
+    await this.#control.regenerate()
+  }
+
+  /** Removes the session from the store now and clears the cookie in this response. */
+  async destroy (): Promise<void> {
+    await this.#control.destroy()
+  }
+
+  /** Sends a refreshed cookie and store TTL in this response, even when not rolling. */
+  touch (): void {
+    this.#control.touch()
+  }
+
+  /** Persists now (e.g. before a streamed reply); later changes are saved at the end of the request too. */
+  async save (): Promise<void> {
+    await this.#control.save()
+  }
+
+  /** Keeps `JSON.stringify(session)` and loggers from reading private state: only the data. */
+  toJSON (): Partial<T> {
+    return this.data()
+  }
+
+  static {
+    internals = {
+      create: (control, serializer, id, record, reason) => new Session(control, serializer, id, record, reason),
+      changes (session, full) {
+        const set = new Map<string, string>()
+        const deleted: string[] = []
+        const replace = full || session.#cleared
+        for (const [key, value] of session.#values) {
+          const text = session.#serializer.serialize(value)
+          if (typeof text !== 'string') throw new TypeError(`the session value of "${key}" cannot be serialized`)
+          if (replace || session.#raw.get(key) !== text) set.set(key, text)
+        }
+        if (full && !session.#cleared) {
+          for (const [key, text] of session.#raw) {
+            if (!session.#deleted.has(key) && !set.has(key)) set.set(key, text)
+          }
+        } else if (!replace) {
+          deleted.push(...session.#deleted)
+        }
+        return { replace, set, delete: deleted }
+      },
+      committed (session, changes) {
+        if (changes.replace) session.#raw = new Map()
+        for (const key of changes.delete) session.#raw.delete(key)
+        for (const [key, text] of changes.set) session.#raw.set(key, text)
+        session.#cleared = false
+        session.#deleted.clear()
+      },
+      record (session) {
+        return { data: session.#raw, createdAt: session.#createdAt, lastAccessAt: session.#lastAccessAt, expiresAt: session.#expiresAt }
+      },
+      setId (session, id) {
+        session.#id = id
+      },
+      setTimes (session, lastAccessAt, expiresAt) {
+        session.#lastAccessAt = lastAccessAt
+        session.#expiresAt = expiresAt
+      },
+      reset (session, record) {
+        session.#raw = record.data
+        session.#values.clear()
+        session.#deleted.clear()
+        session.#cleared = false
+        session.#id = null
+        session.#isNew = true
+        session.#reason = 'new'
+        session.#createdAt = record.createdAt
+        session.#lastAccessAt = record.lastAccessAt
+        session.#expiresAt = record.expiresAt
+      }
+    }
+  }
+}

@@ -1,0 +1,353 @@
+import assert from 'node:assert/strict'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import plugin from './plugin.ts'
+import type { FastifyLazySessionOptions } from './options.ts'
+import type { CookieStore } from './stores/CookieStore.ts'
+import type { SessionStore } from './types.ts'
+
+/** How to make the store under test. */
+export interface ConformanceOptions {
+  /** A new store for one case. */
+  createStore (): SessionStore | CookieStore | Promise<SessionStore | CookieStore>
+  /** Called after each case with its store, e.g. to quit a client the test owns. */
+  closeStore? (store: SessionStore | CookieStore): void | Promise<void>
+  /**
+   * The store keeps the session in the cookie (like CookieStore): the cases that need server state
+   * (revoking a copied cookie, merging concurrent changes, store-level calls) are left out.
+   * @default false
+   */
+  clientSide?: boolean
+}
+
+/** One case: run it in any test runner; it throws (node:assert) when the store does not conform. */
+export interface ConformanceCase {
+  name: string
+  run (): Promise<void>
+}
+
+export const CONFORMANCE_SECRET = 'conformance-secret-at-least-32-characters'
+
+/** The `name=value` of the session cookie a response sets, `''` for a deletion cookie, `undefined` when it sets none. */
+export function sessionCookie (response: LightMyRequestResponse, name = 'session'): { header: string, value: string, attributes: string } | undefined {
+  const raw = response.headers['set-cookie']
+  const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]
+  for (const line of list) {
+    const semicolon = line.indexOf(';')
+    const pair = semicolon === -1 ? line : line.slice(0, semicolon)
+    if (pair.startsWith(name + '=')) {
+      const value = pair.slice(name.length + 1)
+      return { header: pair, value, attributes: line.slice(pair.length) }
+    }
+  }
+  return undefined
+}
+
+/** A promise with its resolve function, to hold a request at a known point. */
+function gate (): { promise: Promise<void>, open: () => void } {
+  let open!: () => void
+  const promise = new Promise<void>((resolve) => { open = resolve })
+  return { promise, open }
+}
+
+/** A store that counts the calls it passes on to the real one. */
+function counting (store: SessionStore): { store: SessionStore, calls: string[] } {
+  const calls: string[] = []
+  return {
+    calls,
+    store: {
+      load: async (id) => { calls.push('load'); return await store.load(id) },
+      save: async (id, update) => { calls.push('save'); return await store.save(id, update) },
+      destroy: async (id) => { calls.push('destroy'); await store.destroy(id) }
+    }
+  }
+}
+
+type Options = Omit<FastifyLazySessionOptions, 'secret'>
+
+/** An app with routes that exercise the session API through query parameters. */
+async function app (store: SessionStore | CookieStore, options: Options = {}): Promise<FastifyInstance> {
+  // Session keys such as `__proto__` must reach the store to be tested: the body parser keeps them.
+  const fastify = Fastify({ onProtoPoisoning: 'ignore', onConstructorPoisoning: 'ignore' })
+  await fastify.register(plugin, { secret: CONFORMANCE_SECRET, store, ...options })
+  fastify.get('/none', async () => 'none')
+  fastify.get('/get', async (request) => {
+    const session = await request.loadSession()
+    return { id: session.id, reason: session.reason, isNew: session.isNew, data: session.data() }
+  })
+  fastify.post('/set', async (request) => {
+    const session = await request.loadSession()
+    for (const [key, value] of Object.entries(request.body as Record<string, unknown>)) session.set(key, value)
+    return { id: session.id }
+  })
+  fastify.post('/delete', async (request) => {
+    const session = await request.loadSession()
+    for (const key of request.body as string[]) session.delete(key)
+    return 'ok'
+  })
+  fastify.post('/push', async (request) => {
+    const session = await request.loadSession()
+    const list = session.get('list') as unknown[]
+    list.push(request.body)
+    return 'ok'
+  })
+  fastify.post('/clear', async (request) => {
+    (await request.loadSession()).clear()
+    return 'ok'
+  })
+  fastify.post('/destroy', async (request) => {
+    await (await request.loadSession()).destroy()
+    return 'ok'
+  })
+  fastify.post('/regenerate', async (request) => {
+    const session = await request.loadSession()
+    await session.regenerate()
+    return { id: session.id }
+  })
+  return fastify
+}
+
+async function withStore (options: ConformanceOptions, run: (store: SessionStore | CookieStore) => Promise<void>): Promise<void> {
+  const store = await options.createStore()
+  try {
+    await run(store)
+  } finally {
+    await options.closeStore?.(store)
+  }
+}
+
+async function withApp (store: SessionStore | CookieStore, options: Options, run: (fastify: FastifyInstance) => Promise<void>): Promise<void> {
+  const fastify = await app(store, options)
+  try {
+    await run(fastify)
+  } finally {
+    await fastify.close()
+  }
+}
+
+/** Creates a session holding `data`; resolves with the `Cookie` header that carries it. */
+async function createSession (fastify: FastifyInstance, data: Record<string, unknown>): Promise<string> {
+  const response = await fastify.inject({ method: 'POST', url: '/set', payload: data })
+  assert.equal(response.statusCode, 200)
+  const cookie = sessionCookie(response)
+  assert.ok(cookie !== undefined && cookie.value !== '', 'a session with data sets a cookie')
+  return cookie.header
+}
+
+async function read (fastify: FastifyInstance, cookie: string): Promise<{ id: string | null, reason: string, isNew: boolean, data: Record<string, unknown> }> {
+  const response = await fastify.inject({ url: '/get', headers: { cookie } })
+  assert.equal(response.statusCode, 200)
+  return response.json()
+}
+
+/**
+ * The cases every store must pass, through the plugin as users use it. Export for custom stores:
+ * `for (const c of storeConformanceSuite({ createStore: () => new MyStore() })) t.test(c.name, c.run)`.
+ */
+export function storeConformanceSuite (options: ConformanceOptions): ConformanceCase[] {
+  const cases: ConformanceCase[] = []
+  const add = (name: string, run: (store: SessionStore | CookieStore) => Promise<void>): void => {
+    cases.push({ name, run: () => withStore(options, run) })
+  }
+  const serverSide = (name: string, run: (store: SessionStore) => Promise<void>): void => {
+    if (options.clientSide !== true) add(name, (store) => run(store as SessionStore))
+  }
+
+  add('a session with data is stored and loaded again by its cookie', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { user: 'ada', n: 1 })
+    const body = await read(fastify, cookie)
+    assert.equal(body.reason, 'loaded')
+    assert.equal(body.isNew, false)
+    assert.equal(typeof body.id, 'string')
+    assert.deepEqual(body.data, { user: 'ada', n: 1 })
+  }))
+
+  add('values round-trip unchanged: nested, unicode, __proto__ and constructor keys', (store) => withApp(store, {}, async (fastify) => {
+    const data = JSON.parse('{"__proto__":{"polluted":true},"constructor":{"x":1},"ключ 🔑":"значение ✓","nested":{"a":[1,2,{"b":null}],"s":"\\"quoted\\"\\n"},"big":' + JSON.stringify('x'.repeat(500)) + '}')
+    const cookie = await createSession(fastify, data)
+    const body = await read(fastify, cookie)
+    assert.deepEqual(JSON.stringify(body.data), JSON.stringify(data))
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
+  }))
+
+  add('a request that does not load the session sends no cookie', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1 })
+    const response = await fastify.inject({ url: '/none', headers: { cookie } })
+    assert.equal(response.body, 'none')
+    assert.equal(response.headers['set-cookie'], undefined)
+  }))
+
+  add('a loaded, unchanged session sends no cookie', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1 })
+    const response = await fastify.inject({ url: '/get', headers: { cookie } })
+    assert.equal(response.headers['set-cookie'], undefined)
+  }))
+
+  add('a new session left empty stores nothing and sends no cookie', (store) => withApp(store, { rolling: true, lifetime: 60 }, async (fastify) => {
+    const response = await fastify.inject({ url: '/get' })
+    assert.equal(response.json().reason, 'new')
+    assert.equal(response.headers['set-cookie'], undefined)
+  }))
+
+  add('a nested mutation of a value that was read is saved', (store) => withApp(store, {}, async (fastify) => {
+    let cookie = await createSession(fastify, { list: [1] })
+    const response = await fastify.inject({ method: 'POST', url: '/push', payload: { two: 2 }, headers: { cookie } })
+    cookie = sessionCookie(response)?.header ?? cookie
+    assert.deepEqual((await read(fastify, cookie)).data, { list: [1, { two: 2 }] })
+  }))
+
+  add('delete removes one key and keeps the others', (store) => withApp(store, {}, async (fastify) => {
+    let cookie = await createSession(fastify, { a: 1, b: 2 })
+    const response = await fastify.inject({ method: 'POST', url: '/delete', payload: ['a'], headers: { cookie } })
+    cookie = sessionCookie(response)?.header ?? cookie
+    assert.deepEqual((await read(fastify, cookie)).data, { b: 2 })
+  }))
+
+  add('an emptied session is removed and its cookie deleted', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1, b: 2 })
+    for (const [url, payload] of [['/delete', ['a', 'b']], ['/clear', undefined]] as const) {
+      const live = url === '/delete' ? cookie : await createSession(fastify, { a: 1 })
+      const response = await fastify.inject({ method: 'POST', url, payload, headers: { cookie: live } })
+      assert.equal(sessionCookie(response)?.value, '', url)
+      assert.deepEqual((await read(fastify, live)).data, {})
+    }
+  }))
+
+  add('destroy clears the cookie in the same response', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1 })
+    const response = await fastify.inject({ method: 'POST', url: '/destroy', headers: { cookie } })
+    assert.equal(sessionCookie(response)?.value, '')
+    assert.match(String(response.headers['set-cookie']), /Expires=Thu, 01 Jan 1970/)
+  }))
+
+  add('regenerate gives a new ID and keeps the data', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { user: 'ada' })
+    const before = await read(fastify, cookie)
+    const response = await fastify.inject({ method: 'POST', url: '/regenerate', headers: { cookie } })
+    const fresh = sessionCookie(response)
+    assert.ok(fresh !== undefined && fresh.value !== '')
+    assert.notEqual(response.json().id, before.id)
+    const after = await read(fastify, fresh.header)
+    assert.equal(after.id, response.json().id)
+    assert.deepEqual(after.data, { user: 'ada' })
+  }))
+
+  add('a tampered cookie gives a fresh session with reason "invalid", never an error', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1 })
+    const last = cookie.at(-1) === 'A' ? 'B' : 'A'
+    for (const bad of [cookie.slice(0, -1) + last, cookie.slice(0, -5), 'session=garbage', 'session=' + 'x'.repeat(5000)]) {
+      const body = await read(fastify, bad)
+      assert.equal(body.reason, 'invalid', bad)
+      assert.deepEqual(body.data, {})
+    }
+  }))
+
+  add('rolling: every response that loaded the session sends Max-Age=lifetime', (store) => withApp(store, { rolling: true, lifetime: 3600 }, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1 })
+    const response = await fastify.inject({ url: '/get', headers: { cookie } })
+    assert.match(sessionCookie(response)?.attributes ?? '', /Max-Age=3600/)
+    assert.deepEqual(response.json().data, { a: 1 })
+  }))
+
+  add('fixed lifetime: Max-Age is the time remaining since creation', (store) => withApp(store, { lifetime: 3600 }, async (fastify) => {
+    const response = await fastify.inject({ method: 'POST', url: '/set', payload: { a: 1 } })
+    const maxAge = Number(/Max-Age=(\d+)/.exec(sessionCookie(response)?.attributes ?? '')?.[1])
+    assert.ok(maxAge > 3590 && maxAge <= 3600, `Max-Age ${maxAge}`)
+  }))
+
+  serverSide('destroy removes the session: the old cookie no longer loads it', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1 })
+    await fastify.inject({ method: 'POST', url: '/destroy', headers: { cookie } })
+    const body = await read(fastify, cookie)
+    assert.equal(body.reason, 'not-found')
+    assert.deepEqual(body.data, {})
+  }))
+
+  serverSide('regenerate removes the old ID from the store', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { user: 'ada' })
+    await fastify.inject({ method: 'POST', url: '/regenerate', headers: { cookie } })
+    assert.equal((await read(fastify, cookie)).reason, 'not-found')
+  }))
+
+  serverSide('a route that never loads the session does no store I/O', async (store) => {
+    const counted = counting(store)
+    await withApp(counted.store, {}, async (fastify) => {
+      const cookie = await createSession(fastify, { a: 1 })
+      counted.calls.length = 0
+      await fastify.inject({ url: '/none', headers: { cookie } })
+      assert.deepEqual(counted.calls, [])
+      await fastify.inject({ url: '/get', headers: { cookie } })
+      assert.deepEqual(counted.calls, ['load'], 'an unchanged session is loaded once and not written')
+    })
+  })
+
+  serverSide('two concurrent requests that change different keys both keep their change', (store) => {
+    const loaded = gate()
+    const release = gate()
+    return withApp(store, {}, async (fastify) => {
+      fastify.post('/slow-set', async (request) => {
+        const session = await request.loadSession()
+        loaded.open()
+        await release.promise
+        session.set('slow', true)
+        return 'ok'
+      })
+      const cookie = await createSession(fastify, { base: 0 })
+      const slow = fastify.inject({ method: 'POST', url: '/slow-set', headers: { cookie } })
+      await loaded.promise
+      await fastify.inject({ method: 'POST', url: '/set', payload: { fast: true }, headers: { cookie } })
+      release.open()
+      await slow
+      assert.deepEqual((await read(fastify, cookie)).data, { base: 0, fast: true, slow: true })
+    })
+  })
+
+  serverSide('a request in flight when another destroys the session does not bring it back', (store) => {
+    const loaded = gate()
+    const release = gate()
+    return withApp(store, {}, async (fastify) => {
+      fastify.post('/slow-set', async (request) => {
+        const session = await request.loadSession()
+        loaded.open()
+        await release.promise
+        session.set('late', true)
+        return 'ok'
+      })
+      const cookie = await createSession(fastify, { a: 1 })
+      const slow = fastify.inject({ method: 'POST', url: '/slow-set', headers: { cookie } })
+      await loaded.promise
+      await fastify.inject({ method: 'POST', url: '/destroy', headers: { cookie } })
+      release.open()
+      const response = await slow
+      assert.equal(sessionCookie(response)?.value, '', 'the late request deletes the cookie')
+      assert.equal((await read(fastify, cookie)).reason, 'not-found')
+    })
+  })
+
+  serverSide('store: save without create on a missing session writes nothing and resolves false', async (store) => {
+    const now = Date.now()
+    const update = { create: false, replace: false, set: new Map([['a', '1']]), delete: [], createdAt: now, lastAccessAt: now, expiresAt: null, ttl: 60 }
+    assert.equal(await store.save('conformance-missing-session-id-000', update), false)
+    assert.equal(await store.load('conformance-missing-session-id-000'), null)
+  })
+
+  serverSide('store: create, change, replace and destroy keep exactly the keys they should', async (store) => {
+    const id = 'conformance-session-id-0000000001'
+    const now = Date.now()
+    const meta = { createdAt: now, lastAccessAt: now, expiresAt: now + 60_000, ttl: 60 }
+    assert.equal(await store.save(id, { ...meta, create: true, replace: true, set: new Map([['a', '1'], ['b', '2']]), delete: [] }), true)
+    assert.equal(await store.save(id, { ...meta, create: false, replace: false, set: new Map([['c', '3']]), delete: ['a'] }), true)
+    let record = await store.load(id)
+    assert.deepEqual([...record?.data ?? []].sort(), [['b', '2'], ['c', '3']])
+    assert.equal(record?.createdAt, now)
+    assert.equal(record?.expiresAt, now + 60_000)
+    assert.equal(await store.save(id, { ...meta, lastAccessAt: now + 5, create: false, replace: true, set: new Map([['d', '4']]), delete: [] }), true)
+    record = await store.load(id)
+    assert.deepEqual([...record?.data ?? []], [['d', '4']])
+    assert.equal(record?.lastAccessAt, now + 5)
+    await store.destroy(id)
+    assert.equal(await store.load(id), null)
+    await store.destroy(id)
+  })
+
+  return cases
+}

@@ -1,0 +1,113 @@
+import t from 'tap'
+import { MemoryStore, SessionNotLoadedError, type SessionStore } from '../lib/index.ts'
+import { build, sessionCookie, signedCookie } from './fixtures/app.ts'
+
+/** A real MemoryStore that records which calls reach it. */
+function recorded (): { store: SessionStore, calls: string[] } {
+  const memory = new MemoryStore()
+  const calls: string[] = []
+  return {
+    calls,
+    store: {
+      load: (id) => { calls.push('load'); return memory.load(id) },
+      save: (id, update) => { calls.push('save'); return memory.save(id, update) },
+      destroy: (id) => { calls.push('destroy'); return memory.destroy(id) },
+      close: () => { memory.close() }
+    }
+  }
+}
+
+t.test('request.session throws SessionNotLoadedError until loadSession() resolved', async (t) => {
+  const app = await build({}, (app) => {
+    app.get('/', async (request) => {
+      t.equal(request.sessionLoaded, false)
+      const error = t.throws(() => request.session) as Error & { code: string }
+      t.ok(error instanceof SessionNotLoadedError)
+      t.equal(error.code, 'FST_SESSION_NOT_LOADED')
+      await request.loadSession()
+      t.equal(request.sessionLoaded, true)
+      return request.session.reason
+    })
+    app.get('/unloaded', async (request) => request.session.get('x'))
+  })
+  t.teardown(() => app.close())
+  t.equal((await app.inject('/')).body, 'new')
+  const response = await app.inject('/unloaded')
+  t.equal(response.statusCode, 500)
+  t.equal(response.json().code, 'FST_SESSION_NOT_LOADED')
+})
+
+t.test('loadSession is idempotent and concurrent calls share one load', async (t) => {
+  const { store, calls } = recorded()
+  const app = await build({ store }, (app) => {
+    app.post('/set', async (request) => { (await request.loadSession()).set('a', 1); return 'ok' })
+    app.get('/', async (request) => {
+      const [a, b] = await Promise.all([request.loadSession(), request.loadSession()])
+      const c = await request.loadSession()
+      return { same: a === b && b === c && c === request.session }
+    })
+  })
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
+  calls.length = 0
+  t.same((await app.inject({ url: '/', headers: { cookie } })).json(), { same: true })
+  t.same(calls, ['load'])
+})
+
+t.test('a route that never loads the session does no store I/O, no cookie work, no Set-Cookie', async (t) => {
+  const { store, calls } = recorded()
+  const app = await build({ store, rolling: true, lifetime: 60, idleTimeout: 60 }, (app) => {
+    app.post('/set', async (request) => { (await request.loadSession()).set('a', 1); return 'ok' })
+    app.get('/none', async (request) => ({ cookies: request.cookies }))
+  })
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
+  calls.length = 0
+  for (const headers of [{ cookie }, { cookie: 'session=forged.value' }, {}]) {
+    const response = await app.inject({ url: '/none', headers })
+    t.equal(response.headers['set-cookie'], undefined)
+    t.equal(response.headers['cache-control'], undefined)
+    t.same(response.json(), { cookies: null }, 'the Cookie header is not even parsed')
+  }
+  t.same(calls, [])
+})
+
+t.test('a load that fails leaves request.session unloaded and the next call shares the failure', async (t) => {
+  const failing: SessionStore = {
+    load: async () => { throw new Error('down') },
+    save: async () => true,
+    destroy: async () => {}
+  }
+  const app = await build({ store: failing }, (app) => {
+    app.get('/', async (request) => {
+      const first = await request.loadSession().catch((error: Error & { code: string }) => error.code)
+      const second = await request.loadSession().catch((error: Error & { code: string }) => error.code)
+      return { first, second, loaded: request.sessionLoaded }
+    })
+  })
+  t.teardown(() => app.close())
+  const response = await app.inject({ url: '/', headers: { cookie: await signedCookie() } })
+  t.same(response.json(), { first: 'FST_SESSION_STORE_UNAVAILABLE', second: 'FST_SESSION_STORE_UNAVAILABLE', loaded: false })
+  t.equal(response.headers['set-cookie'], undefined)
+})
+
+
+t.test('works when the app registered @fastify/cookie itself (request.cookies parsed)', async (t) => {
+  const Fastify = (await import('fastify')).default
+  const cookiePlugin = (await import('@fastify/cookie')).default
+  const plugin = (await import('../lib/index.ts')).default
+  const app = Fastify()
+  await app.register(cookiePlugin)
+  await app.register(plugin, { secret: 'a-secret-that-is-at-least-32-chars-long' })
+  app.get('/', async (request, reply) => {
+    const session = await request.loadSession()
+    session.set('n', ((session.get('n') as number | undefined) ?? 0) + 1)
+    reply.setCookie('other', 'x')
+    return session.get('n')
+  })
+  t.teardown(() => app.close())
+  const first = await app.inject('/')
+  t.equal((first.headers['set-cookie'] as string[]).length, 2, 'both cookies are sent')
+  const cookie = sessionCookie(first)?.header as string
+  t.equal((await app.inject({ url: '/', headers: { cookie } })).body, '2')
+})
