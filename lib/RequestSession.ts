@@ -3,7 +3,7 @@ import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
 import type { NormalizedOptions } from './options.ts'
 import { internals, type Session, type SessionChanges, type SessionControl } from './Session.ts'
 import { generateId, IdSigner } from './signing.ts'
-import { CookieStore } from './stores/CookieStore.ts'
+import { CookieStore, cookieSize } from './stores/CookieStore.ts'
 import type { SessionReason, SessionRecord, SessionStore } from './types.ts'
 
 /** What one plugin registration shares between its requests. */
@@ -234,7 +234,7 @@ export class RequestSession implements SessionControl {
     const runtime = this.#runtime
     const { rolling, lifetime } = runtime.options
     const now = Date.now()
-    const empty = session.keys().length === 0
+    const empty = internals.isEmpty(session)
     if (session.id === null || this.#create) {
       if (empty) {
         if (this.#incoming || this.#create) this.#cookie = 'clear'
@@ -288,11 +288,14 @@ export class RequestSession implements SessionControl {
     internals.setTimes(session, now, expiresAt)
     this.#storedId = id
     this.#create = false
-    if (create) this.#cookie = 'set'
     if (runtime.cookieStore !== null) {
-      this.#sealed = runtime.cookieStore.seal(id, internals.record(session))
-      const size = Buffer.byteLength(runtime.options.cookie.name) + 1 + this.#sealed.length
+      const sealed = runtime.cookieStore.seal(id, internals.record(session))
+      const size = cookieSize(runtime.options.cookie.name, sealed)
+      // Checked before the cookie is queued: a session too large is never sent, not even the part that fits.
       if (size > runtime.cookieStore.maxSize) throw new SessionTooLargeError(size, runtime.cookieStore.maxSize)
+      this.#sealed = sealed
+      this.#cookie = 'set'
+    } else if (create) {
       this.#cookie = 'set'
     }
   }

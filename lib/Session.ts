@@ -24,6 +24,8 @@ export interface SessionInternals {
   changes (session: Session, full: boolean): SessionChanges
   /** The change set was stored: it becomes the new baseline. */
   committed (session: Session, changes: SessionChanges): void
+  /** No key has a value (without building the key list). */
+  isEmpty (session: Session): boolean
   /** The stored state after `committed`: every key serialized, and the times. */
   record (session: Session): SessionRecord
   setId (session: Session, id: string | null): void
@@ -193,6 +195,10 @@ export class Session<T extends SessionData = SessionData> {
         for (const [key, text] of changes.set) session.#raw.set(key, text)
         session.#cleared = false
         session.#deleted.clear()
+      },
+      isEmpty (session) {
+        // #deleted only ever holds stored keys, so the stored keys left are #raw.size - #deleted.size.
+        return session.#values.size === 0 && (session.#cleared || session.#raw.size === session.#deleted.size)
       },
       record (session) {
         return { data: session.#raw, createdAt: session.#createdAt, lastAccessAt: session.#lastAccessAt, expiresAt: session.#expiresAt }
