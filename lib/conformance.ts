@@ -64,6 +64,29 @@ function counting (store: SessionStore): { store: SessionStore, calls: string[] 
 
 type Options = Omit<FastifyLazySessionOptions, 'secret'>
 
+interface Hold { loaded: () => void, release: Promise<void> }
+/** Requests to /held, by their `x-hold` header: each sets that key once `during` has run. */
+const holds = new Map<string, Hold>()
+
+/**
+ * Runs `during` while a request that has loaded the session is held before its end-of-request save;
+ * then lets it set `key` and finish. Resolves with that request's response.
+ */
+async function whileHeld (fastify: FastifyInstance, cookie: string, key: string, during: () => Promise<void>): Promise<LightMyRequestResponse> {
+  const loaded = gate()
+  const release = gate()
+  holds.set(key, { loaded: loaded.open, release: release.promise })
+  try {
+    const held = fastify.inject({ method: 'POST', url: '/held', headers: { cookie, 'x-hold': key } })
+    await loaded.promise
+    await during()
+    release.open()
+    return await held
+  } finally {
+    holds.delete(key)
+  }
+}
+
 /** An app with routes that exercise the session API through query parameters. */
 async function app (store: SessionStore | CookieStore, options: Options = {}): Promise<FastifyInstance> {
   // Session keys such as `__proto__` must reach the store to be tested: the body parser keeps them.
@@ -96,6 +119,15 @@ async function app (store: SessionStore | CookieStore, options: Options = {}): P
   })
   fastify.post('/destroy', async (request) => {
     await (await request.loadSession()).destroy()
+    return 'ok'
+  })
+  fastify.post('/held', async (request) => {
+    const session = await request.loadSession()
+    const key = request.headers['x-hold'] as string
+    const hold = holds.get(key) as Hold
+    hold.loaded()
+    await hold.release
+    session.set(key, true)
     return 'ok'
   })
   fastify.post('/regenerate', async (request) => {
@@ -294,48 +326,22 @@ export function storeConformanceSuite (options: ConformanceOptions): Conformance
     })
   })
 
-  serverSide('two concurrent requests that change different keys both keep their change', (store) => {
-    const loaded = gate()
-    const release = gate()
-    return withApp(store, {}, async (fastify) => {
-      fastify.post('/slow-set', async (request) => {
-        const session = await request.loadSession()
-        loaded.open()
-        await release.promise
-        session.set('slow', true)
-        return 'ok'
-      })
-      const cookie = await createSession(fastify, { base: 0 })
-      const slow = fastify.inject({ method: 'POST', url: '/slow-set', headers: { cookie } })
-      await loaded.promise
+  serverSide('two concurrent requests that change different keys both keep their change', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { base: 0 })
+    await whileHeld(fastify, cookie, 'slow', async () => {
       await fastify.inject({ method: 'POST', url: '/set', payload: { fast: true }, headers: { cookie } })
-      release.open()
-      await slow
-      assert.deepEqual((await read(fastify, cookie)).data, { base: 0, fast: true, slow: true })
     })
-  })
+    assert.deepEqual((await read(fastify, cookie)).data, { base: 0, fast: true, slow: true })
+  }))
 
-  serverSide('a request in flight when another destroys the session does not bring it back', (store) => {
-    const loaded = gate()
-    const release = gate()
-    return withApp(store, {}, async (fastify) => {
-      fastify.post('/slow-set', async (request) => {
-        const session = await request.loadSession()
-        loaded.open()
-        await release.promise
-        session.set('late', true)
-        return 'ok'
-      })
-      const cookie = await createSession(fastify, { a: 1 })
-      const slow = fastify.inject({ method: 'POST', url: '/slow-set', headers: { cookie } })
-      await loaded.promise
+  serverSide('a request in flight when another destroys the session does not bring it back', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1 })
+    const response = await whileHeld(fastify, cookie, 'late', async () => {
       await fastify.inject({ method: 'POST', url: '/destroy', headers: { cookie } })
-      release.open()
-      const response = await slow
-      assert.equal(sessionCookie(response)?.value, '', 'the late request deletes the cookie')
-      assert.equal((await read(fastify, cookie)).reason, 'not-found')
     })
-  })
+    assert.equal(sessionCookie(response)?.value, '', 'the late request deletes the cookie')
+    assert.equal((await read(fastify, cookie)).reason, 'not-found')
+  }))
 
   serverSide('store: save without create on a missing session writes nothing and resolves false', async (store) => {
     const now = Date.now()

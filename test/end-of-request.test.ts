@@ -1,19 +1,5 @@
 import t from 'tap'
-import { MemoryStore, type SessionStore } from '../lib/index.ts'
-import { build, sessionCookie } from './fixtures/app.ts'
-
-function recorded (): { store: SessionStore, calls: string[] } {
-  const memory = new MemoryStore()
-  const calls: string[] = []
-  return {
-    calls,
-    store: {
-      load: (id) => { calls.push('load'); return memory.load(id) },
-      save: (id, update) => { calls.push(update.create ? 'create' : 'save'); return memory.save(id, update) },
-      destroy: (id) => { calls.push('destroy'); return memory.destroy(id) }
-    }
-  }
-}
+import { build, recordingStore, sessionCookie } from './fixtures/app.ts'
 
 const routes = (app: import('fastify').FastifyInstance): void => {
   app.post('/set', async (request) => {
@@ -36,7 +22,7 @@ const routes = (app: import('fastify').FastifyInstance): void => {
 }
 
 t.test('unchanged and not rolling: no store write and no Set-Cookie', async (t) => {
-  const { store, calls } = recorded()
+  const { store, calls } = recordingStore()
   const app = await build({ store }, routes)
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set', payload: { a: 1 } }))?.header as string
@@ -49,7 +35,7 @@ t.test('unchanged and not rolling: no store write and no Set-Cookie', async (t) 
 })
 
 t.test('changed: saved once, and no Set-Cookie when the cookie value and expiry did not change', async (t) => {
-  const { store, calls } = recorded()
+  const { store, calls } = recordingStore()
   const app = await build({ store }, routes)
   t.teardown(() => app.close())
   const created = await app.inject({ method: 'POST', url: '/set', payload: { a: 1 } })
@@ -72,7 +58,7 @@ t.test('a route that sets its own Cache-Control keeps it', async (t) => {
 })
 
 t.test('emptied: the store entry is removed and a deletion cookie with the same path and domain is sent', async (t) => {
-  const { store, calls } = recorded()
+  const { store, calls } = recordingStore()
   const app = await build({ store, cookie: { path: '/', domain: 'example.com' } }, routes)
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set', payload: { a: 1 } }))?.header as string
@@ -89,7 +75,7 @@ t.test('emptied: the store entry is removed and a deletion cookie with the same 
 
 t.test('new and still empty: nothing stored and no live cookie, rolling or not', async (t) => {
   for (const rolling of [false, true]) {
-    const { store, calls } = recorded()
+    const { store, calls } = recordingStore()
     const app = await build({ store, rolling, lifetime: 60 }, routes)
     const response = await app.inject({ method: 'POST', url: '/clear' })
     t.equal(response.headers['set-cookie'], undefined)

@@ -1,21 +1,6 @@
 import t from 'tap'
-import { MemoryStore, SessionNotLoadedError, type SessionStore } from '../lib/index.ts'
-import { build, sessionCookie, signedCookie } from './fixtures/app.ts'
-
-/** A real MemoryStore that records which calls reach it. */
-function recorded (): { store: SessionStore, calls: string[] } {
-  const memory = new MemoryStore()
-  const calls: string[] = []
-  return {
-    calls,
-    store: {
-      load: (id) => { calls.push('load'); return memory.load(id) },
-      save: (id, update) => { calls.push('save'); return memory.save(id, update) },
-      destroy: (id) => { calls.push('destroy'); return memory.destroy(id) },
-      close: () => { memory.close() }
-    }
-  }
-}
+import { SessionNotLoadedError, type SessionStore } from '../lib/index.ts'
+import { build, recordingStore, sessionCookie, signedCookie } from './fixtures/app.ts'
 
 t.test('request.session throws SessionNotLoadedError until loadSession() resolved', async (t) => {
   const app = await build({}, (app) => {
@@ -38,7 +23,7 @@ t.test('request.session throws SessionNotLoadedError until loadSession() resolve
 })
 
 t.test('loadSession is idempotent and concurrent calls share one load', async (t) => {
-  const { store, calls } = recorded()
+  const { store, calls } = recordingStore()
   const app = await build({ store }, (app) => {
     app.post('/set', async (request) => { (await request.loadSession()).set('a', 1); return 'ok' })
     app.get('/', async (request) => {
@@ -55,7 +40,7 @@ t.test('loadSession is idempotent and concurrent calls share one load', async (t
 })
 
 t.test('a route that never loads the session does no store I/O, no cookie work, no Set-Cookie', async (t) => {
-  const { store, calls } = recorded()
+  const { store, calls } = recordingStore()
   const app = await build({ store, rolling: true, lifetime: 60, idleTimeout: 60 }, (app) => {
     app.post('/set', async (request) => { (await request.loadSession()).set('a', 1); return 'ok' })
     app.get('/none', async (request) => ({ cookies: request.cookies }))
