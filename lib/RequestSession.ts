@@ -72,10 +72,17 @@ export class SessionRuntime {
   }
 }
 
-/** A store error with every occurrence of the session ID taken out: IDs never reach logs. */
-function scrub (error: unknown, id: string | null): Error {
-  const message = error instanceof Error ? error.message : String(error)
-  return new Error(id === null ? message : message.split(id).join('[session id]'))
+/**
+ * The store failure to throw or log, with every occurrence of the session ID taken out: IDs never reach logs.
+ * A store that already rejects with FST_SESSION_STORE_UNAVAILABLE (RedisStore does) is passed through.
+ */
+function storeFailure (action: string, error: unknown, id: string): Error {
+  const message = (error instanceof Error ? error.message : String(error)).split(id).join('[session id]')
+  if (error instanceof SessionStoreUnavailableError) {
+    error.message = message
+    return error
+  }
+  return new SessionStoreUnavailableError(action, { cause: new Error(message) })
 }
 
 type CookieAction = 'set' | 'clear' | null
@@ -165,11 +172,9 @@ export class RequestSession implements SessionControl {
 
   /** Under 'fail' throws FST_SESSION_STORE_UNAVAILABLE; under 'fresh' logs and stops storing anything for this request. */
   #storeFailed (action: string, error: unknown, id: string): void {
-    const cause = scrub(error, id)
-    if (this.#runtime.options.onStoreError === 'fail') {
-      throw new SessionStoreUnavailableError(action, { cause })
-    }
-    this.#request.log.warn({ err: cause }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
+    const failure = storeFailure(action, error, id)
+    if (this.#runtime.options.onStoreError === 'fail') throw failure
+    this.#request.log.warn({ err: failure }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
     this.#detached = true
   }
 

@@ -8,7 +8,7 @@ export interface SessionData {
 
 /** What a store keeps for one session. Values are already serialized (one string per key). */
 export interface SessionRecord {
-  /** key → serialized value */
+  /** key → serialized value; the order of the keys is not kept */
   data: Map<string, string>
   /** ms since epoch */
   createdAt: number
@@ -34,13 +34,17 @@ export interface SessionUpdate {
   createdAt: number
   lastAccessAt: number
   expiresAt: number | null
-  /** Seconds the entry must live from now, or `null`: no deadline from the plugin, the store applies its own GC TTL. */
+  /**
+   * Seconds the entry must live from now (a whole number ≥ 1), or `null`: no deadline from the plugin, the store
+   * applies its own GC TTL.
+   */
   ttl: number | null
 }
 
 /**
  * A server-side session store. Every method returns a Promise; a rejected Promise is a store failure
  * (the plugin turns it into `FST_SESSION_STORE_UNAVAILABLE` or a fresh session, see `onStoreError`).
+ * A store may reject with `SessionStoreUnavailableError` itself; its messages must not contain the ID.
  */
 export interface SessionStore {
   /** The session, or `null` when there is none (never stored, destroyed, or dropped at its TTL). */

@@ -19,6 +19,7 @@ t.test('get, set, delete, has, clear, keys and data behave like a map of copies'
       ;(copy.b as { nested: number[] }).nested.push(2)
       t.same(session.get('b'), { nested: [1] }, 'data() is a copy')
       t.same(JSON.parse(JSON.stringify(session)), { a: 1, b: { nested: [1] } }, 'toJSON gives the data, nothing private')
+      t.throws(() => session.set(1 as unknown as string, 'x'), TypeError, 'keys are strings')
       return 'ok'
     })
     app.get('/', async (request) => {

@@ -125,3 +125,29 @@ t.test('explicit save() rejects with the store error under fail', async (t) => {
   const response = await app.inject({ method: 'POST', url: '/save', headers: { cookie } })
   t.equal(response.statusCode, 503, 'the end-of-request save retries and fails too')
 })
+
+t.test("onStoreError 'fresh': emptying a session whose destroy fails keeps the cookie and the stored session", async (t) => {
+  const { store, down } = breakable()
+  const app = await build({ store, onStoreError: 'fresh' }, (app) => {
+    routes(app)
+    app.post('/clear', async (request) => { (await request.loadSession()).clear(); return 'ok' })
+  })
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
+  down.add('destroy')
+  const response = await app.inject({ method: 'POST', url: '/clear', headers: { cookie } })
+  t.equal(response.statusCode, 200)
+  t.equal(response.headers['set-cookie'], undefined)
+  down.clear()
+  t.same((await app.inject({ url: '/read', headers: { cookie } })).json().data, { user: 'ada' })
+})
+
+t.test('a store that rejects with something other than an Error still gives FST_SESSION_STORE_UNAVAILABLE', async (t) => {
+  const { memory } = breakable()
+  const store = { load: memory.load.bind(memory), destroy: memory.destroy.bind(memory), save: async () => { throw 'connection refused' as unknown as Error } }
+  const app = await build({ store }, routes)
+  t.teardown(() => app.close())
+  const response = await app.inject({ method: 'POST', url: '/set' })
+  t.equal(response.statusCode, 503)
+  t.equal(response.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+})

@@ -1,0 +1,227 @@
+import { Redis } from 'ioredis'
+import type { Cluster } from 'ioredis'
+import { InvalidOptionError, SessionStoreUnavailableError } from '../errors.ts'
+import type { SessionRecord, SessionStore, SessionUpdate } from '../types.ts'
+
+/** An ioredis client: a single node (`Redis`) or a `Cluster`, in either reply mapping. */
+export type RedisStoreClient = Redis<'legacy'> | Redis<'resp3'> | Cluster<'legacy'> | Cluster<'resp3'>
+
+interface RedisStoreCommonOptions {
+  /**
+   * Prefix of every session key (`prefix + id`), or a function that returns the whole key for an ID.
+   * With Redis Cluster, a function may add a hash tag; one session is always one key, so one slot.
+   * @default 'sess:'
+   */
+  prefix?: string | ((id: string) => string)
+  /**
+   * Seconds a session lives in Redis when the plugin sets no deadline (`lifetime: 0`): every session key carries a TTL.
+   * @default 86400
+   */
+  gcTtl?: number
+  /**
+   * Milliseconds after which a store operation that has not answered fails with `FST_SESSION_STORE_UNAVAILABLE`,
+   * whatever the client's own retry and offline-queue settings.
+   * @default 1000
+   */
+  timeout?: number
+}
+
+export interface RedisStoreClientOptions extends RedisStoreCommonOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` that you own: the store never closes it.
+   * @default undefined (give `client` or `url`)
+   */
+  client: RedisStoreClient
+  url?: undefined
+}
+
+export interface RedisStoreUrlOptions extends RedisStoreCommonOptions {
+  /**
+   * A Redis URL (`redis://`, `rediss://`): the store opens its own connection and closes it in `close()`,
+   * which the plugin calls when Fastify closes.
+   * @default undefined (give `client` or `url`)
+   */
+  url: string
+  client?: undefined
+}
+
+export type RedisStoreOptions = RedisStoreClientOptions | RedisStoreUrlOptions
+
+const DEFAULTS = { prefix: 'sess:', gcTtl: 86400, timeout: 1000 } as const
+
+// Largest delay setTimeout honours; a larger one would fire at once.
+const MAX_TIMEOUT = 2 ** 31 - 1
+
+// Session hash layout: data field `d:<key>` holds one serialized value; the meta fields below never start with `d:`.
+const DATA = 'd:'
+
+// KEYS[1] session hash. Returns the flat [field, value, ...] list (ioredis' hgetall would build an object and lose `__proto__`).
+const LOAD_LUA = "return redis.call('HGETALL', KEYS[1])"
+
+// KEYS[1] session hash. ARGV: create, replace, ttl ms, createdAt, lastAccessAt, expiresAt ('' = none),
+// number of set pairs n, n × (key, value), keys to delete. Returns 0 (nothing written) when an existing session is gone.
+const SAVE_LUA = `local key = KEYS[1]
+if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
+if ARGV[2] == '1' then redis.call('DEL', key) end
+redis.call('HSET', key, 'createdAt', ARGV[4], 'lastAccessAt', ARGV[5], 'expiresAt', ARGV[6])
+local last = 7 + 2 * tonumber(ARGV[7])
+for i = 8, last, 2 do redis.call('HSET', key, '${DATA}' .. ARGV[i], ARGV[i + 1]) end
+for i = last + 1, #ARGV do redis.call('HDEL', key, '${DATA}' .. ARGV[i]) end
+redis.call('PEXPIRE', key, ARGV[3])
+return 1`
+
+// Names of the commands the store defines on the client; unique so they never shadow the user's own.
+const LOAD_COMMAND = 'fastifyLazySessionLoad'
+const SAVE_COMMAND = 'fastifyLazySessionSave'
+
+type LoadCommand = (key: string) => Promise<string[]>
+// ioredis flattens an array argument into the command's arguments.
+type SaveCommand = (key: string, args: Array<string | number>) => Promise<number>
+type ScriptCommands = Record<typeof LOAD_COMMAND, LoadCommand> & Record<typeof SAVE_COMMAND, SaveCommand>
+
+/**
+ * Sessions in Redis (single node or Cluster): one hash per session, one round trip per load and per save,
+ * each save applied atomically by a Lua script.
+ */
+export class RedisStore implements SessionStore {
+  #client: RedisStoreClient
+  #owned: boolean
+  #key: (id: string) => string
+  #gcTtlMs: number
+  #timeout: number
+  #closed = false
+
+  constructor (options: RedisStoreOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError('RedisStore options must be an object with `client` or `url`')
+    }
+    const { client, url, prefix = DEFAULTS.prefix, gcTtl = DEFAULTS.gcTtl, timeout = DEFAULTS.timeout } = options
+    if (client !== undefined && url !== undefined) {
+      throw new InvalidOptionError('RedisStore takes `client` or `url`, not both')
+    }
+    if (client !== undefined && (client === null || typeof (client as Partial<RedisStoreClient>).defineCommand !== 'function')) {
+      throw new InvalidOptionError('RedisStore `client` must be an ioredis Redis or Cluster')
+    }
+    if (client === undefined && (typeof url !== 'string' || url === '')) {
+      throw new InvalidOptionError('RedisStore needs `client` (an ioredis Redis or Cluster) or `url` (a Redis URL string)')
+    }
+    if (typeof prefix === 'string') {
+      this.#key = (id) => prefix + id
+    } else if (typeof prefix === 'function') {
+      this.#key = prefix
+    } else {
+      throw new InvalidOptionError('RedisStore `prefix` must be a string or a function (id) => key')
+    }
+    if (typeof gcTtl !== 'number' || !(gcTtl > 0) || !Number.isFinite(gcTtl)) {
+      throw new InvalidOptionError(`RedisStore \`gcTtl\` must be a positive number of seconds, got ${String(gcTtl)}`)
+    }
+    if (typeof timeout !== 'number' || !(timeout > 0) || timeout > MAX_TIMEOUT) {
+      throw new InvalidOptionError(`RedisStore \`timeout\` must be a positive number of milliseconds up to ${MAX_TIMEOUT}, got ${String(timeout)}`)
+    }
+    this.#gcTtlMs = Math.ceil(gcTtl * 1000)
+    this.#timeout = timeout
+    this.#owned = client === undefined
+    if (client === undefined) {
+      // Connects in the background: a Redis that is down must not stop the app from starting.
+      const own = new Redis(url as string)
+      // Failures reach the caller through each operation; without a listener ioredis prints every reconnect error.
+      own.on('error', noop)
+      this.#client = own
+    } else {
+      this.#client = client
+    }
+    // Not `readOnly`: with Cluster `scaleReads`, a replica could still return a session that was just destroyed.
+    this.#client.defineCommand(LOAD_COMMAND, { lua: LOAD_LUA, numberOfKeys: 1 })
+    this.#client.defineCommand(SAVE_COMMAND, { lua: SAVE_LUA, numberOfKeys: 1 })
+  }
+
+  async load (id: string): Promise<SessionRecord | null> {
+    const key = this.#key(id)
+    const reply = await this.#bounded((this.#client as unknown as ScriptCommands)[LOAD_COMMAND](key), 'load', id, key)
+    const data = new Map<string, string>()
+    let createdAt = Number.NaN
+    let lastAccessAt = Number.NaN
+    let expiresAt: number | null = null
+    for (let i = 0; i < reply.length; i += 2) {
+      const field = reply[i] as string
+      const value = reply[i + 1] as string
+      if (field.startsWith(DATA)) {
+        data.set(field.slice(DATA.length), value)
+      } else if (field === 'createdAt') {
+        createdAt = Number(value)
+      } else if (field === 'lastAccessAt') {
+        lastAccessAt = Number(value)
+      } else if (field === 'expiresAt') {
+        expiresAt = value === '' ? null : Number(value)
+      }
+    }
+    // No hash, or one this store did not write.
+    if (Number.isNaN(createdAt)) return null
+    return { data, createdAt, lastAccessAt, expiresAt }
+  }
+
+  async save (id: string, update: SessionUpdate): Promise<boolean> {
+    const key = this.#key(id)
+    const ttlMs = update.ttl === null ? this.#gcTtlMs : Math.ceil(update.ttl * 1000)
+    if (!Number.isSafeInteger(ttlMs)) {
+      // Checked here because a script that fails half-way keeps the writes made before the failure.
+      throw new TypeError('RedisStore save: `ttl` must be a finite number of seconds or null')
+    }
+    const set = update.set
+    const args: Array<string | number> = [
+      update.create ? 1 : 0,
+      update.replace ? 1 : 0,
+      ttlMs,
+      update.createdAt,
+      update.lastAccessAt,
+      update.expiresAt ?? '',
+      set.size
+    ]
+    for (const [field, value] of set) args.push(field, value)
+    for (const field of update.delete) args.push(field)
+    const written = await this.#bounded((this.#client as unknown as ScriptCommands)[SAVE_COMMAND](key, args), 'save', id, key)
+    return written === 1
+  }
+
+  async destroy (id: string): Promise<void> {
+    const key = this.#key(id)
+    await this.#bounded(this.#client.del(key), 'destroy', id, key)
+  }
+
+  /** Quits the connection the store opened from `url`; a `client` you passed stays open. */
+  async close (): Promise<void> {
+    if (!this.#owned || this.#closed) return
+    this.#closed = true
+    try {
+      await this.#bounded(this.#client.quit(), 'close', '', '')
+    } catch {
+      // Redis is unreachable or too slow to say goodbye: drop the socket and stop reconnecting.
+      this.#client.disconnect()
+    }
+  }
+
+  /** Settles with `pending`, or rejects after `timeout` ms; errors never carry the session ID or key. */
+  #bounded<T> (pending: Promise<T>, operation: string, id: string, key: string): Promise<T> {
+    const timeout = this.#timeout
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new SessionStoreUnavailableError(`RedisStore ${operation}: no reply from Redis within ${timeout} ms`))
+      }, timeout)
+      pending.then((value) => {
+        clearTimeout(timer)
+        resolve(value)
+      }, (error: Error) => {
+        clearTimeout(timer)
+        // A new error: ioredis errors carry the command arguments (key and values) in `command`.
+        const message = redact(redact(error.message, key, '<key>'), id, '<id>')
+        reject(new SessionStoreUnavailableError(`RedisStore ${operation}: ${message}`))
+      })
+    })
+  }
+}
+
+function redact (text: string, secret: string, label: string): string {
+  return secret === '' ? text : text.replaceAll(secret, label)
+}
+
+function noop (): void {}

@@ -1,0 +1,83 @@
+import t from 'tap'
+import { RedisStore } from '../lib/stores/RedisStore.ts'
+import { cleanUp, connect, startRedis, uniquePrefix, update } from './fixtures/redis.ts'
+
+const server = await startRedis(t)
+const admin = connect(t, server)
+const client = connect(t, server)
+const prefix = uniquePrefix()
+cleanUp(t, server, prefix)
+const store = new RedisStore({ client, prefix })
+// The address Redis sees for the store's connection: MONITOR names the sender of every command.
+const storeAddress = /addr=(\S+)/.exec(await client.client('INFO'))?.[1] as string
+
+interface Seen { source: string, args: string[] }
+const seen: Seen[] = []
+const monitor = await connect(t, server).monitor()
+monitor.on('monitor', (_time: string, args: string[], source: string) => { seen.push({ source, args }) })
+t.teardown(() => { monitor.disconnect() })
+
+let marks = 0
+/** Sends a marker and resolves with its position in `seen` once MONITOR reports it: everything Redis ran before it is in `seen`. */
+async function mark (): Promise<number> {
+  const text = `mark-${++marks}`
+  await admin.echo(text)
+  while (true) {
+    const index = seen.findIndex((command) => command.args[1] === text)
+    if (index !== -1) return index
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** The commands Redis received while `operation` ran: from the store's connection, and from inside its scripts. */
+async function commandsOf (operation: () => Promise<unknown>): Promise<{ sent: string[][], scripted: string[][] }> {
+  // MONITOR reports in the order Redis ran the commands: what lies between the two markers is the operation's.
+  const begin = await mark()
+  await operation()
+  const between = seen.slice(begin + 1, await mark())
+  return {
+    sent: between.filter((command) => command.source === storeAddress).map((command) => command.args),
+    scripted: between.filter((command) => command.source === 'lua').map((command) => command.args)
+  }
+}
+
+const name = (args: string[]): string => (args[0] as string).toLowerCase()
+
+t.test('one save is one command (the script), whatever the change set', async (t) => {
+  for (const change of [
+    update({ create: true, replace: true, set: new Map([['a', '1'], ['b', '2'], ['c', '3']]) }),
+    update({ set: new Map([['d', '4']]), delete: ['a', 'b'] }),
+    update({ replace: true, set: new Map([['e', '5']]) })
+  ]) {
+    const { sent } = await commandsOf(() => store.save('s', change))
+    t.equal(sent.length, 1)
+    t.match(name(sent[0] as string[]), /^eval(sha)?$/)
+  }
+})
+
+t.test('one load is one command', async (t) => {
+  for (const id of ['s', 'missing']) {
+    const { sent } = await commandsOf(() => store.load(id))
+    t.equal(sent.length, 1)
+    t.match(name(sent[0] as string[]), /^eval(sha)?$/)
+  }
+})
+
+t.test('one destroy is one command', async (t) => {
+  const { sent } = await commandsOf(() => store.destroy('s'))
+  t.same(sent.map(name), ['del'])
+})
+
+t.test('a touch (empty change set) rewrites only the metadata and the TTL, no data field', async (t) => {
+  await store.save('touched', update({ create: true, replace: true, set: new Map([['a', '1'], ['b', '2']]) }))
+  const { sent, scripted } = await commandsOf(() => store.save('touched', update({ lastAccessAt: Date.now() + 1000, ttl: 600 })))
+  t.equal(sent.length, 1)
+  t.same(scripted.map(name), ['exists', 'hset', 'pexpire'])
+  t.same((scripted[1] as string[]).filter((_, i) => i >= 2 && i % 2 === 0), ['createdAt', 'lastAccessAt', 'expiresAt'], 'only meta fields written')
+})
+
+t.test('a save of one key writes that key only', async (t) => {
+  const { scripted } = await commandsOf(() => store.save('touched', update({ set: new Map([['b', '20']]) })))
+  t.same(scripted.filter((args) => name(args) === 'hset').map((args) => args[2]), ['createdAt', 'd:b'])
+  t.same(scripted.filter((args) => name(args) === 'hdel'), [])
+})
