@@ -199,8 +199,13 @@ export class RequestSession implements SessionControl {
     return this.#serial(async () => {
       const session = this.session as Session
       if (this.#detached || session.id === null) return
-      await this.#removeStored('regenerate')
+      const removed = await this.#removeStored('regenerate')
       if (this.#detached) return
+      if (!removed) {
+        // Destroyed (or regenerated) by another request meanwhile: its data does not come back under a new ID.
+        this.#gone()
+        return
+      }
       internals.setId(session, generateId())
       this.#create = true
     })
@@ -224,12 +229,22 @@ export class RequestSession implements SessionControl {
     return this.#serial(() => this.#persist())
   }
 
-  async #removeStored (action: string): Promise<void> {
+  /** Removes the stored session; `false` when the store says there was none left to remove. */
+  async #removeStored (action: string): Promise<boolean> {
     const id = this.#storedId
     const store = this.#runtime.store
-    if (id === null || store === null || this.#detached) return
-    await this.#storeCall(action, id, () => store.destroy(id))
+    if (id === null || store === null || this.#detached) return true
+    const removed = await this.#storeCall(action, id, () => store.destroy(id))
     this.#storedId = null
+    return removed !== false
+  }
+
+  /** The stored session no longer exists: this request starts over with a new, empty one and clears the cookie. */
+  #gone (): void {
+    this.#storedId = null
+    this.#create = false
+    this.#cookie = 'clear'
+    internals.reset(this.session as Session, this.#runtime.freshRecord(Date.now()))
   }
 
   /** Writes what the end-of-request rules ask for; decides the cookie. */
@@ -281,10 +296,8 @@ export class RequestSession implements SessionControl {
       const saved = await this.#storeCall('save', id, () => store.save(id, { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl }))
       if (saved === undefined) return
       if (!saved) {
-        // Destroyed by another request while this one was in flight: it stays destroyed.
-        this.#storedId = null
-        this.#cookie = 'clear'
-        internals.reset(session, runtime.freshRecord(now))
+        // Destroyed by another request while this one was in flight (it stays destroyed), or emptied by this save.
+        this.#gone()
         return
       }
     }

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import plugin from './plugin.ts'
 import type { FastifyLazySessionOptions } from './options.ts'
 import type { CookieStore } from './stores/CookieStore.ts'
+import type { Session } from './Session.ts'
 import type { SessionStore } from './types.ts'
 
 /** How to make the store under test. */
@@ -56,25 +57,27 @@ function counting (store: SessionStore): { store: SessionStore, calls: string[] 
     store: {
       load: async (id) => { calls.push('load'); return await store.load(id) },
       save: async (id, update) => { calls.push('save'); return await store.save(id, update) },
-      destroy: async (id) => { calls.push('destroy'); await store.destroy(id) }
+      destroy: async (id) => { calls.push('destroy'); return await store.destroy(id) }
     }
   }
 }
 
 type Options = Omit<FastifyLazySessionOptions, 'secret'>
 
-interface Hold { loaded: () => void, release: Promise<void> }
+interface Hold { loaded: () => void, release: Promise<void>, then: HeldAction }
+/** What a held request does once it is let go. */
+type HeldAction = (session: Session, key: string) => unknown
 /** Requests to /held, by their `x-hold` header: each sets that key once `during` has run. */
 const holds = new Map<string, Hold>()
 
 /**
- * Runs `during` while a request that has loaded the session is held before its end-of-request save;
- * then lets it set `key` and finish. Resolves with that request's response.
+ * Runs `during` while a request that has loaded the session is held; then lets it go on with `then`
+ * (by default: set `key`) and finish. Resolves with that request's response.
  */
-async function whileHeld (fastify: FastifyInstance, cookie: string, key: string, during: () => Promise<void>): Promise<LightMyRequestResponse> {
+async function whileHeld (fastify: FastifyInstance, cookie: string, key: string, during: () => Promise<void>, then: HeldAction = (session) => session.set(key, true)): Promise<LightMyRequestResponse> {
   const loaded = gate()
   const release = gate()
-  holds.set(key, { loaded: loaded.open, release: release.promise })
+  holds.set(key, { loaded: loaded.open, release: release.promise, then })
   try {
     const held = fastify.inject({ method: 'POST', url: '/held', headers: { cookie, 'x-hold': key } })
     await loaded.promise
@@ -126,7 +129,7 @@ async function app (store: SessionStore | CookieStore, options: Options = {}): P
     const hold = holds.get(key) as Hold
     hold.loaded()
     await hold.release
-    session.set(key, true)
+    await hold.then(session, key)
     return 'ok'
   })
   fastify.post('/regenerate', async (request) => {
@@ -353,6 +356,56 @@ export function storeConformanceSuite (options: ConformanceOptions): Conformance
     assert.equal(setCookie(response).value, '', 'the late request deletes the cookie')
     assert.equal((await read(fastify, cookie)).reason, 'not-found')
   }))
+
+  serverSide('two requests that delete different keys leave no empty session behind', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { a: 1, b: 2 })
+    const response = await whileHeld(fastify, cookie, 'a', async () => {
+      await fastify.inject({ method: 'POST', url: '/delete', payload: ['b'], headers: { cookie } })
+    }, (session) => session.delete('a'))
+    assert.equal(setCookie(response).value, '', 'the request that emptied it deletes the cookie')
+    assert.equal((await read(fastify, cookie)).reason, 'not-found')
+  }))
+
+  serverSide('regenerate after a concurrent destroy does not bring the session back under a new ID', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { user: 'ada' })
+    let afterRegenerate: unknown
+    const response = await whileHeld(fastify, cookie, 'regen', async () => {
+      await fastify.inject({ method: 'POST', url: '/destroy', headers: { cookie } })
+    }, async (session) => {
+      await session.regenerate()
+      afterRegenerate = { id: session.id, data: session.data() }
+    })
+    assert.deepEqual(afterRegenerate, { id: null, data: {} }, 'the request goes on with a new, empty session')
+    assert.equal(setCookie(response).value, '', 'and deletes the cookie')
+  }))
+
+  serverSide('two concurrent regenerates of one session do not fork it into two', (store) => withApp(store, {}, async (fastify) => {
+    const cookie = await createSession(fastify, { user: 'ada' })
+    let second: LightMyRequestResponse | undefined
+    const first = await whileHeld(fastify, cookie, 'regen', async () => {
+      second = await fastify.inject({ method: 'POST', url: '/regenerate', headers: { cookie } })
+    }, (session) => session.regenerate())
+    const winner = liveCookie(second as LightMyRequestResponse)
+    assert.equal(setCookie(first).value, '', 'the request that lost the race deletes its cookie')
+    assert.deepEqual((await read(fastify, winner.header)).data, { user: 'ada' })
+  }))
+
+  serverSide('store: destroy resolves true when it removed a session, false when there was none', async (store) => {
+    const id = 'conformance-session-id-destroyed1'
+    const now = Date.now()
+    await store.save(id, { create: true, replace: true, set: new Map([['a', '1']]), delete: [], createdAt: now, lastAccessAt: now, expiresAt: null, ttl: 60 })
+    assert.equal(await store.destroy(id), true)
+    assert.equal(await store.destroy(id), false)
+  })
+
+  serverSide('store: a save that leaves no data removes the session and resolves false', async (store) => {
+    const id = 'conformance-session-id-emptied01'
+    const now = Date.now()
+    const meta = { createdAt: now, lastAccessAt: now, expiresAt: null, ttl: 60 }
+    await store.save(id, { ...meta, create: true, replace: true, set: new Map([['a', '1']]), delete: [] })
+    assert.equal(await store.save(id, { ...meta, create: false, replace: false, set: new Map(), delete: ['a'] }), false)
+    assert.equal(await store.load(id), null)
+  })
 
   serverSide('store: save without create on a missing session writes nothing and resolves false', async (store) => {
     const now = Date.now()

@@ -50,12 +50,13 @@ export interface SessionStore {
   /** The session, or `null` when there is none (never stored, destroyed, or dropped at its TTL). */
   load(id: string): Promise<SessionRecord | null>
   /**
-   * Applies `update` atomically. Resolves `false` (and writes nothing) when `update.create` is `false`
-   * and the session no longer exists.
+   * Applies `update` atomically. Resolves `false` when the session does not exist after it: when `update.create`
+   * is `false` and the session is gone (write nothing: never resurrect), or when this save left it without any
+   * data key (remove it). Resolves `true` otherwise.
    */
   save(id: string, update: SessionUpdate): Promise<boolean>
-  /** Removes the session. Resolves also when there was none. */
-  destroy(id: string): Promise<void>
+  /** Removes the session; resolves `true` when there was one to remove, `false` when there was none. */
+  destroy(id: string): Promise<boolean>
   /** Called when Fastify closes. */
   close?(): Promise<void> | void
 }

@@ -71,7 +71,7 @@ t.test('path autoload on parametric and wildcard routes is decided by the reques
 t.test('an autoload that fails answers with the store error, not the handler', async (t) => {
   const app = await build({
     autoload: true,
-    store: { load: async () => { throw new Error('down') }, save: async () => true, destroy: async () => {} }
+    store: { load: async () => { throw new Error('down') }, save: async () => true, destroy: async () => true }
   }, (app) => { app.get('/', async () => 'handler ran') })
   t.teardown(() => app.close())
   const { signedCookie } = await import('./fixtures/app.ts')

@@ -61,7 +61,7 @@ t.test('a load that fails leaves request.session unloaded and the next call shar
   const failing: SessionStore = {
     load: async () => { throw new Error('down') },
     save: async () => true,
-    destroy: async () => {}
+    destroy: async () => true
   }
   const app = await build({ store: failing }, (app) => {
     app.get('/', async (request) => {

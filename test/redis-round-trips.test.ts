@@ -72,7 +72,7 @@ t.test('a touch (empty change set) rewrites only the metadata and the TTL, no da
   await store.save('touched', update({ create: true, replace: true, set: new Map([['a', '1'], ['b', '2']]) }))
   const { sent, scripted } = await commandsOf(() => store.save('touched', update({ lastAccessAt: Date.now() + 1000, ttl: 600 })))
   t.equal(sent.length, 1)
-  t.same(scripted.map(name), ['exists', 'hset', 'pexpire'])
+  t.same(scripted.map(name), ['exists', 'hset', 'hlen', 'pexpire'], 'HLEN: a session left without data would be removed')
   t.same((scripted[1] as string[]).filter((_, i) => i >= 2 && i % 2 === 0), ['createdAt', 'lastAccessAt', 'expiresAt'], 'only meta fields written')
 })
 

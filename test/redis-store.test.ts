@@ -84,12 +84,13 @@ t.test('set and delete change only their keys: concurrent saves of one session b
 })
 
 t.test('replace drops every stored key that is not in set', async (t) => {
-  const { store } = makeStore(t)
+  const { store, prefix } = makeStore(t)
   await store.save('s', update({ create: true, replace: true, set: new Map([['a', '1'], ['b', '2']]) }))
   t.equal(await store.save('s', update({ replace: true, set: new Map([['c', '3']]) })), true)
   t.same([...(await store.load('s'))?.data ?? []], [['c', '3']])
-  t.equal(await store.save('s', update({ replace: true })), true, 'replace with nothing empties the data')
-  t.same((await store.load('s'))?.data, new Map())
+  t.equal(await store.save('s', update({ replace: true })), false, 'replace with nothing leaves no data: the session is removed')
+  t.equal(await store.load('s'), null)
+  t.equal(await redis.exists(prefix + 's'), 0)
 })
 
 t.test('every key carries a TTL: update.ttl when given, gcTtl when ttl is null', async (t) => {

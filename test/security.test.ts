@@ -98,7 +98,7 @@ t.test('session IDs and secrets never appear in logs or error responses', async 
   const store: SessionStore = {
     load: async (id) => { if (failing) throw new Error(`connection lost while reading sess:${id}`); return await memory.load(id) },
     save: async (id, update) => { if (failing) throw new Error(`cannot write sess:${id}`); return await memory.save(id, update) },
-    destroy: async (id) => { await memory.destroy(id) }
+    destroy: async (id) => await memory.destroy(id)
   }
   const app = await build({ store, onStoreError: 'fail' }, (app) => {
     app.get('/', async (request) => {

@@ -14,7 +14,7 @@ function breakable (): { store: SessionStore, memory: MemoryStore, down: Set<str
     store: {
       load: async (id) => { fail('load'); return await memory.load(id) },
       save: async (id, update) => { fail('save'); return await memory.save(id, update) },
-      destroy: async (id) => { fail('destroy'); await memory.destroy(id) }
+      destroy: async (id) => { fail('destroy'); return await memory.destroy(id) }
     }
   }
 }

@@ -73,7 +73,7 @@ expectType<'FST_SESSION_STORE_UNAVAILABLE'>(new SessionStoreUnavailableError('lo
 const custom: SessionStore = {
   async load (id: string): Promise<SessionRecord | null> { return id === '' ? null : { data: new Map(), createdAt: 0, lastAccessAt: 0, expiresAt: null } },
   async save (_id: string, update: SessionUpdate): Promise<boolean> { return update.create },
-  async destroy (): Promise<void> {}
+  async destroy (): Promise<boolean> { return false }
 }
 expectError<SessionStore>({ load: async () => null })
 expectType<ConformanceCase[]>(storeConformanceSuite({ createStore: () => custom }))

@@ -80,6 +80,8 @@ export class MemoryStore implements SessionStore {
     entry.lastAccessAt = update.lastAccessAt
     entry.expiresAt = update.expiresAt
     entry.deadline = Date.now() + (update.ttl === null ? this.#gcTtl : update.ttl * 1000)
+    // A session left without data is removed (two requests that each deleted one of its keys).
+    if (entry.data.size === 0) return false
     this.#entries.set(id, entry)
     if (this.#entries.size > this.#maxSessions) {
       this.#entries.delete(this.#entries.keys().next().value as string)
@@ -87,8 +89,8 @@ export class MemoryStore implements SessionStore {
     return true
   }
 
-  async destroy (id: string): Promise<void> {
-    this.#entries.delete(id)
+  async destroy (id: string): Promise<boolean> {
+    return this.#live(id) !== null && this.#entries.delete(id)
   }
 
   /** Drops expired sessions from a bounded slice of the store; runs on a timer, callable directly. */

@@ -59,7 +59,8 @@ const DATA = 'd:'
 const LOAD_LUA = "return redis.call('HGETALL', KEYS[1])"
 
 // KEYS[1] session hash. ARGV: create, replace, ttl ms, createdAt, lastAccessAt, expiresAt ('' = none),
-// number of set pairs n, n × (key, value), keys to delete. Returns 0 (nothing written) when an existing session is gone.
+// number of set pairs n, n × (key, value), keys to delete. Returns 0 when an existing session is gone (nothing
+// written), or when this save left it without data (it is removed: three meta fields are all that is left).
 const SAVE_LUA = `local key = KEYS[1]
 if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
 if ARGV[2] == '1' then redis.call('DEL', key) end
@@ -67,6 +68,7 @@ redis.call('HSET', key, 'createdAt', ARGV[4], 'lastAccessAt', ARGV[5], 'expiresA
 local last = 7 + 2 * tonumber(ARGV[7])
 for i = 8, last, 2 do redis.call('HSET', key, '${DATA}' .. ARGV[i], ARGV[i + 1]) end
 for i = last + 1, #ARGV do redis.call('HDEL', key, '${DATA}' .. ARGV[i]) end
+if redis.call('HLEN', key) <= 3 then redis.call('DEL', key) return 0 end
 redis.call('PEXPIRE', key, ARGV[3])
 return 1`
 
@@ -183,9 +185,9 @@ export class RedisStore implements SessionStore {
     return written === 1
   }
 
-  async destroy (id: string): Promise<void> {
+  async destroy (id: string): Promise<boolean> {
     const key = this.#key(id)
-    await this.#bounded(this.#client.del(key), 'destroy', id, key)
+    return await this.#bounded(this.#client.del(key), 'destroy', id, key) === 1
   }
 
   /** Quits the connection the store opened from `url`; a `client` you passed stays open. */
