@@ -337,6 +337,9 @@ export function storeConformanceSuite (options: ConformanceOptions): Conformance
       assert.deepEqual(counted.calls, [])
       await fastify.inject({ url: '/get', headers: { cookie } })
       assert.deepEqual(counted.calls, ['load'], 'an unchanged session is loaded once and not written')
+      counted.calls.length = 0
+      await fastify.inject({ method: 'POST', url: '/destroy', headers: { cookie } })
+      assert.deepEqual(counted.calls, ['load', 'destroy'], 'a destroy is one store call after the load')
     })
   })
 
