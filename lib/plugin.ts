@@ -32,13 +32,10 @@ declare module 'fastify' {
   }
 }
 
-/** Marks the preHandlers this plugin adds, so a route never gets two. */
-const kAutoload = Symbol('fastify-lazy-session.autoload')
-
 /** Loads the session before the handler: the route's first preHandler. */
-const autoload: preHandlerAsyncHookHandler = Object.assign(async function autoload (request: FastifyRequest) {
+const autoload: preHandlerAsyncHookHandler = async function autoload (request) {
   await request.loadSession()
-}, { [kAutoload]: true })
+}
 
 function pathOf (url: string): string {
   const query = url.indexOf('?')
@@ -62,15 +59,14 @@ function routeAutoload (route: RouteOptions, options: NormalizedOptions, matches
   if (config === false || (options.autoloadPrefixes.length === 0 && options.autoloadPatterns.length === 0)) return null
   // A static URL is decided now; a parametric one by each request's path.
   if (!/[:*]/.test(route.url)) return matches(route.url) ? autoload : null
-  return Object.assign(async function autoloadByPath (request: FastifyRequest) {
+  return async function autoloadByPath (request) {
     if (matches(pathOf(request.url))) await request.loadSession()
-  }, { [kAutoload]: true })
+  }
 }
 
+/** The HEAD route Fastify adds for a GET comes through onRoute with the GET's options as they were before. */
 function addFirstPreHandler (route: RouteOptions, hook: preHandlerAsyncHookHandler): void {
   const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
-  // The HEAD route Fastify adds for a GET comes through onRoute with the GET's hooks already in place.
-  if (existing.some((handler) => kAutoload in handler)) return
   route.preHandler = [hook, ...existing]
 }
 

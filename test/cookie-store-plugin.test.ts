@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { CookieStore, type FastifyLazySessionOptions } from '../lib/index.ts'
 import { storeConformanceSuite } from '../lib/conformance.ts'
-import { build, OLD_SECRET, SECRET, sessionCookie } from './fixtures/app.ts'
+import { build, fakeClock, OLD_SECRET, SECRET, sessionCookie } from './fixtures/app.ts'
 
 for (const c of storeConformanceSuite({ createStore: () => new CookieStore(), clientSide: true })) {
   t.test(c.name, c.run)
@@ -55,15 +55,6 @@ function cookieOf (response: LightMyRequestResponse): string {
 async function get (fastify: FastifyInstance, cookie: string): Promise<{ response: LightMyRequestResponse, body: { id: string | null, reason: string, data: Record<string, unknown> } }> {
   const response = await fastify.inject({ url: '/get', headers: { cookie } })
   return { response, body: response.json() }
-}
-
-/** Replaces `Date.now` (which the plugin reads for every time it stores or checks) until the test ends. */
-function fakeClock (t: Test): { advance: (seconds: number) => void } {
-  const realNow = Date.now
-  let now = realNow()
-  Date.now = () => now
-  t.teardown(() => { Date.now = realNow })
-  return { advance: (seconds) => { now += seconds * 1000 } }
 }
 
 /** A store opened with `secrets` alone, to look inside cookies the plugin wrote. */

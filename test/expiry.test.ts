@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { MemoryStore, type SessionUpdate } from '../lib/index.ts'
-import { build, sessionCookie, sleep } from './fixtures/app.ts'
+import { build, fakeClock, recordingStore, sessionCookie } from './fixtures/app.ts'
 
 function routes (app: FastifyInstance): void {
   app.post('/set', async (request) => {
@@ -19,37 +19,55 @@ function routes (app: FastifyInstance): void {
   })
 }
 
-const maxAge = (attributes: string | undefined): number => Number(/Max-Age=(\d+)/.exec(attributes ?? '')?.[1])
+const maxAge = (attributes: string | undefined): number => Number(/Max-Age=(\d+)/.exec(String(attributes))?.[1])
+
+// Times move with a fake Date.now: the plugin and MemoryStore read it for every deadline, so these tests are exact.
 
 t.test('fixed lifetime: Max-Age counts down from creation; the server refuses the session after it', async (t) => {
-  const app = await build({ lifetime: 1.2 }, routes)
+  const clock = fakeClock(t)
+  const app = await build({ lifetime: 60 }, routes)
   t.teardown(() => app.close())
   const created = await app.inject({ method: 'POST', url: '/set' })
   const { createdAt, expiresAt } = created.json()
-  t.equal(expiresAt - createdAt, 1200)
-  t.equal(maxAge(sessionCookie(created)?.attributes), 2, 'Max-Age is rounded up to whole seconds')
+  t.equal(expiresAt - createdAt, 60_000)
+  t.equal(maxAge(sessionCookie(created)?.attributes), 60)
   const cookie = sessionCookie(created)?.header as string
-  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'loaded')
-  await sleep(700)
+  clock.advance(20.5)
   const touched = await app.inject({ url: '/touch', headers: { cookie } })
-  t.equal(maxAge(sessionCookie(touched)?.attributes), 1, 'touch in fixed mode sends the remaining time')
-  await sleep(600)
+  t.equal(maxAge(sessionCookie(touched)?.attributes), 40, 'touch in fixed mode sends the remaining time, rounded up')
+  t.equal(touched.headers['set-cookie'] === undefined, false)
+  clock.advance(39)
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'loaded', 'still inside its lifetime')
+  clock.advance(1)
   const late = (await app.inject({ url: '/read', headers: { cookie } })).json()
-  t.equal(late.reason, 'expired', 'a client that ignores Max-Age is refused by the server')
+  t.ok(['expired', 'not-found'].includes(late.reason), 'a client that ignores Max-Age is refused by the server')
   t.same(late.data, {})
 })
 
-t.test('rolling: every response that loads the session sends Max-Age=lifetime and moves expiresAt', async (t) => {
-  const app = await build({ lifetime: 1, rolling: true }, routes)
+t.test('fixed lifetime: the plugin refuses a session past expiresAt even while the store still holds it', async (t) => {
+  const clock = fakeClock(t)
+  const app = await build({ lifetime: 1.5 }, routes)
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
+  clock.advance(1.6) // the store's TTL is whole seconds (2 s): the entry is still there
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'expired')
+})
+
+t.test('rolling: every response that loads the session sends Max-Age=lifetime and moves expiresAt', async (t) => {
+  const clock = fakeClock(t)
+  const app = await build({ lifetime: 60, rolling: true }, routes)
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
+  let previous = 0
   for (let i = 0; i < 3; i++) {
-    await sleep(500)
+    clock.advance(45)
     const response = await app.inject({ url: '/read', headers: { cookie } })
     t.equal(response.json().reason, 'loaded', 'kept alive by use past its first lifetime')
-    t.equal(maxAge(sessionCookie(response)?.attributes), 1)
+    t.equal(maxAge(sessionCookie(response)?.attributes), 60)
+    t.ok(response.json().expiresAt > previous, 'expiresAt moved forward')
+    previous = response.json().expiresAt
   }
-  await sleep(1100)
+  clock.advance(61)
   t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'not-found', 'idle past the lifetime: the store dropped it at its TTL')
 })
 
@@ -67,56 +85,69 @@ t.test('lifetime 0: no Max-Age; rolling still refreshes the store TTL', async (t
 })
 
 t.test('idleTimeout: a session not loaded for that long is refused; loading it is activity', async (t) => {
-  const app = await build({ idleTimeout: 0.6 }, routes)
+  const clock = fakeClock(t)
+  const app = await build({ idleTimeout: 60 }, routes)
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
   const seen: number[] = []
   for (let i = 0; i < 4; i++) {
-    await sleep(350)
+    clock.advance(40)
     const response = await app.inject({ url: '/read', headers: { cookie } })
     t.equal(response.json().reason, 'loaded', 'each load keeps it alive')
     t.equal(response.headers['set-cookie'], undefined, 'the idle touch needs no cookie')
     seen.push(response.json().lastAccessAt)
   }
   // Each request sees the lastAccessAt that the previous request's touch stored.
-  t.ok(seen[1]! > seen[0]! && seen[2]! > seen[1]! && seen[3]! > seen[2]!, 'lastAccessAt moves forward')
-  await sleep(700)
-  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'expired')
+  t.same(seen.slice(1).map((at, i) => at - (seen[i] as number)), [40_000, 40_000, 40_000], 'lastAccessAt moves forward')
+  clock.advance(59)
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'loaded')
+  clock.advance(60)
+  t.ok(['expired', 'not-found'].includes((await app.inject({ url: '/read', headers: { cookie } })).json().reason))
 })
 
 t.test('idleTimeout: the activity touch is throttled to once per idleTimeout / 10', async (t) => {
-  const saves: string[] = []
-  const memory = new MemoryStore()
-  const store = { load: memory.load.bind(memory), destroy: memory.destroy.bind(memory), save: (id: string, update: SessionUpdate) => { saves.push(id); return memory.save(id, update) } }
-  const app = await build({ store, idleTimeout: 3600 }, routes)
+  const clock = fakeClock(t)
+  const { store, calls } = recordingStore()
+  const app = await build({ store, idleTimeout: 100 }, routes)
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
-  for (let i = 0; i < 5; i++) await app.inject({ url: '/read', headers: { cookie } })
-  t.equal(saves.length, 1, 'only the creation wrote')
+  for (let i = 0; i < 9; i++) {
+    clock.advance(1)
+    await app.inject({ url: '/read', headers: { cookie } })
+  }
+  t.same(calls.filter((call) => call !== 'load'), ['create'], 'no touch within 10 s')
+  clock.advance(1)
+  await app.inject({ url: '/read', headers: { cookie } })
+  t.same(calls.filter((call) => call !== 'load'), ['create', 'save'], 'a touch once 10 s passed')
 })
 
 t.test('absoluteTimeout: refused after that long since creation, even while rolling and in use', async (t) => {
-  const app = await build({ absoluteTimeout: 1, rolling: true, lifetime: 60 }, routes)
+  const clock = fakeClock(t)
+  const app = await build({ absoluteTimeout: 100, rolling: true, lifetime: 60 }, routes)
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
-  await sleep(500)
+  clock.advance(50)
   t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'loaded')
-  await sleep(600)
+  clock.advance(49.5)
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'loaded')
+  clock.advance(0.6)
   const response = await app.inject({ url: '/read', headers: { cookie } })
-  t.equal(response.json().reason, 'expired')
+  t.equal(response.json().reason, 'expired', 'the store TTL was rounded up past the deadline: the plugin refuses it')
+  t.same(response.json().data, {})
   t.equal(sessionCookie(response)?.value, '', 'the refused cookie is deleted')
 })
 
 t.test('an expired session is removed from the store', async (t) => {
+  const clock = fakeClock(t)
   const memory = new MemoryStore()
-  const app = await build({ store: memory, idleTimeout: 0.3 }, routes)
+  const app = await build({ store: memory, idleTimeout: 10.5 }, routes)
   t.teardown(() => app.close())
   await app.inject({ method: 'POST', url: '/set' })
-  t.equal(memory.size, 1)
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
-  await sleep(400)
-  await app.inject({ url: '/read', headers: { cookie } })
-  t.equal(memory.size, 1, 'the expired session is gone; the other is not (yet) swept')
+  t.equal(memory.size, 2)
+  clock.advance(10.6)
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'expired')
+  t.equal(memory.size, 1, 'the expired session is gone; the other is not swept yet')
 })
 
 t.test('touch() re-sends the cookie and refreshes the TTL when not rolling', async (t) => {
