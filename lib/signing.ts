@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 
 /** 24 random bytes = 192 bits, base64url: 32 characters. */
 const ID_BYTES = 24
@@ -7,6 +7,19 @@ const ID_LENGTH = 32
 const SIGNATURE_LENGTH = 43
 const SIGNED_LENGTH = ID_LENGTH + 1 + SIGNATURE_LENGTH
 const BASE64URL = /^[A-Za-z0-9_-]+$/
+/**
+ * Cookie values whose signature verified recently, with what they verified to. Verification is a pure
+ * function of the value and the secrets, so a browser that sends the same cookie again is answered from here
+ * (the way fast-jwt caches verified tokens); only values that verified are kept, so garbage cannot fill it.
+ */
+const VERIFIED_CACHE_SIZE = 10_000
+
+/** What a signed cookie value verified to. */
+export interface VerifiedId {
+  readonly id: string
+  /** an older secret signed it: the cookie is re-signed with the first */
+  readonly stale: boolean
+}
 
 /** A new session ID: 192 bits from `crypto.randomBytes`. */
 export function generateId (): string {
@@ -15,22 +28,22 @@ export function generateId (): string {
 
 /** Signs and verifies session IDs with HMAC-SHA256; the first secret signs, every secret verifies. */
 export class IdSigner {
-  readonly #secrets: readonly string[]
+  readonly #keys: readonly KeyObject[]
+  readonly #verified = new Map<string, VerifiedId>()
 
   constructor (secrets: readonly string[]) {
-    this.#secrets = secrets
+    this.#keys = secrets.map((secret) => createSecretKey(Buffer.from(secret)))
   }
 
   /** `id.signature` — the cookie value. */
   sign (id: string): string {
-    return id + '.' + this.#mac(this.#secrets[0] as string, id).toString('base64url')
+    return id + '.' + this.#mac(this.#keys[0] as KeyObject, id).toString('base64url')
   }
 
-  /**
-   * The ID inside a signed cookie value, or `null` when it was not signed by one of our secrets.
-   * `stale` is true when an older secret signed it (the cookie is then re-signed with the first).
-   */
-  verify (value: string): { id: string, stale: boolean } | null {
+  /** The ID inside a signed cookie value, or `null` when it was not signed by one of our secrets. */
+  verify (value: string): VerifiedId | null {
+    const known = this.#verified.get(value)
+    if (known !== undefined) return known
     if (value.length !== SIGNED_LENGTH || value.charCodeAt(ID_LENGTH) !== 46 /* . */) return null
     const id = value.slice(0, ID_LENGTH)
     const signature = value.slice(ID_LENGTH + 1)
@@ -38,13 +51,18 @@ export class IdSigner {
     const given = Buffer.from(signature, 'base64url')
     // Canonical encoding only: a re-encoded signature that decodes to the same bytes is refused.
     if (given.length !== 32 || given.toString('base64url') !== signature) return null
-    for (let i = 0; i < this.#secrets.length; i++) {
-      if (timingSafeEqual(given, this.#mac(this.#secrets[i] as string, id))) return { id, stale: i > 0 }
+    for (let i = 0; i < this.#keys.length; i++) {
+      if (timingSafeEqual(given, this.#mac(this.#keys[i] as KeyObject, id))) {
+        const verified: VerifiedId = Object.freeze({ id, stale: i > 0 })
+        if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value as string)
+        this.#verified.set(value, verified)
+        return verified
+      }
     }
     return null
   }
 
-  #mac (secret: string, id: string): Buffer {
-    return createHmac('sha256', secret).update(id).digest()
+  #mac (key: KeyObject, id: string): Buffer {
+    return createHmac('sha256', key).update(id).digest()
   }
 }
