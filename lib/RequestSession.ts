@@ -265,14 +265,16 @@ export class RequestSession implements SessionControl {
       await this.#write(id, true, internals.changes(session, true), now, expiresAt)
       return
     }
-    if (empty) {
+    const changes = internals.changes(session, false)
+    // Emptied by delete(): saved as deletions, so that keys another request added meanwhile are kept; the store
+    // removes a session that the save leaves without data and resolves false (#write then clears the cookie).
+    if (empty && (runtime.store === null || changes.replace)) {
       await this.#removeStored('destroy')
       if (this.#detached) return
       this.#cookie = 'clear'
       internals.reset(session, runtime.freshRecord(now))
       return
     }
-    const changes = internals.changes(session, false)
     const changed = changes.replace || changes.set.size > 0 || changes.delete.length > 0
     const idle = runtime.options.idleTimeout
     const activity = idle > 0 && now - session.lastAccessAt >= idle / 10

@@ -43,6 +43,11 @@ export class MemoryStore implements SessionStore {
   readonly #gcTtl: number
   readonly #timer: NodeJS.Timeout
   #cursor: MapIterator<[string, Entry]> | null = null
+  /**
+   * Walks the sessions oldest first for eviction, keeping its place: a fresh `keys()` iterator would step over every
+   * deleted slot at the front of the Map's table before it found the oldest entry (O(deleted) per eviction).
+   */
+  #oldest: MapIterator<string> | null = null
 
   constructor (options: MemoryStoreOptions = {}) {
     this.#maxSessions = positive(options, 'maxSessions')
@@ -84,7 +89,9 @@ export class MemoryStore implements SessionStore {
     if (entry.data.size === 0) return false
     this.#entries.set(id, entry)
     if (this.#entries.size > this.#maxSessions) {
-      this.#entries.delete(this.#entries.keys().next().value as string)
+      this.#oldest ??= this.#entries.keys()
+      // Never done: every entry before its place is gone and the Map is not empty.
+      this.#entries.delete(this.#oldest.next().value as string)
     }
     return true
   }

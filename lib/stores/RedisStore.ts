@@ -148,7 +148,7 @@ export class RedisStore implements SessionStore {
       const field = reply[i] as string
       const value = reply[i + 1] as string
       if (field.startsWith(DATA)) {
-        data.set(field.slice(DATA.length), value)
+        data.set(decodeField(field.slice(DATA.length)), value)
       } else if (field === 'createdAt') {
         createdAt = Number(value)
       } else if (field === 'lastAccessAt') {
@@ -179,8 +179,8 @@ export class RedisStore implements SessionStore {
       update.expiresAt ?? '',
       set.size
     ]
-    for (const [field, value] of set) args.push(field, value)
-    for (const field of update.delete) args.push(field)
+    for (const [field, value] of set) args.push(encodeField(field), value)
+    for (const field of update.delete) args.push(encodeField(field))
     const written = await this.#bounded((this.#client as unknown as ScriptCommands)[SAVE_COMMAND](key, args), 'save', id, key)
     return written === 1
   }
@@ -220,6 +220,18 @@ export class RedisStore implements SessionStore {
       })
     })
   }
+}
+
+/**
+ * Session key → hash field suffix, losslessly: Redis stores UTF-8, which has no lone surrogates (they would become
+ * U+FFFD and distinct keys would merge). Such keys, and keys that start with NUL, are stored as NUL + JSON.
+ */
+function encodeField (key: string): string {
+  return key.charCodeAt(0) !== 0 && (key as string & { isWellFormed (): boolean }).isWellFormed() ? key : '\0' + JSON.stringify(key)
+}
+
+function decodeField (field: string): string {
+  return field.charCodeAt(0) === 0 ? JSON.parse(field.slice(1)) as string : field
 }
 
 function redact (text: string, secret: string, label: string): string {
