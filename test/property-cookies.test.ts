@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { CookieStore, MemoryStore, RedisStore, type SessionStore } from '../lib/index.ts'
 import { build, SECRET, sessionCookie } from './fixtures/app.ts'
 import { sealRaw } from './fixtures/cookie-seal.ts'
+import { assertProperty, runs } from './fixtures/property.ts'
 import { spawnRedis } from './fixtures/redis.ts'
 
 // Arbitrary `Cookie` headers against every store: never a 5xx, never a store call for an ID this app did not
@@ -13,22 +14,6 @@ import { spawnRedis } from './fixtures/redis.ts'
 // Which `session` value the plugin considers is @fastify/cookie's job (the first pair named `session`, trimmed,
 // percent-decoded when that decodes): the properties take `app.parseCookie` as the oracle for that split and check
 // everything after it.
-
-/** `FC_RUNS=1000` for a deeper local search. */
-const runs = (fallback: number): number => Number(process.env.FC_RUNS ?? fallback)
-
-async function assertProperty<T extends unknown[]> (t: Test, property: fc.IAsyncProperty<T>, numRuns: number): Promise<void> {
-  const started = Date.now()
-  try {
-    await fc.assert(property, { numRuns })
-    t.pass(`${numRuns} runs (${Date.now() - started} ms)`)
-  } catch (error) {
-    // fast-check's message has the seed, path and counterexample; the cause has the failed assertion.
-    const cause = error instanceof Error && error.cause instanceof Error ? `\n${error.cause.message}` : ''
-    t.comment(`${error instanceof Error ? error.message : String(error)}${cause}`)
-    t.fail('property failed: seed, path and counterexample above (replay with fc.assert(..., { seed, path }))')
-  }
-}
 
 interface StoreCall { op: 'load' | 'save' | 'destroy', id: string, create?: boolean }
 

@@ -4,26 +4,11 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { CookieStore, MemoryStore, RedisStore, type SessionStore } from '../lib/index.ts'
 import { build, sessionCookie } from './fixtures/app.ts'
+import { assertProperty, runs } from './fixtures/property.ts'
 import { spawnRedis } from './fixtures/redis.ts'
 
 // Arbitrary JSON-compatible session data — nested, unicode keys, `__proto__`/`constructor`/`prototype` keys,
 // large arrays — round-trips through every store unchanged, and nothing reaches Object.prototype.
-
-/** `FC_RUNS=1000` for a deeper local search. */
-const runs = (fallback: number): number => Number(process.env.FC_RUNS ?? fallback)
-
-async function assertProperty<T extends unknown[]> (t: Test, property: fc.IAsyncProperty<T>, numRuns: number): Promise<void> {
-  const started = Date.now()
-  try {
-    await fc.assert(property, { numRuns })
-    t.pass(`${numRuns} runs (${Date.now() - started} ms)`)
-  } catch (error) {
-    // fast-check's message has the seed, path and counterexample; the cause has the failed assertion.
-    const cause = error instanceof Error && error.cause instanceof Error ? `\n${error.cause.message}` : ''
-    t.comment(`${error instanceof Error ? error.message : String(error)}${cause}`)
-    t.fail('property failed: seed, path and counterexample above (replay with fc.assert(..., { seed, path }))')
-  }
-}
 
 const DANGEROUS = ['__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__', 'then', 'toJSON', '']
 
