@@ -72,12 +72,25 @@ t.test('a touch (empty change set) rewrites only the metadata and the TTL, no da
   await store.save('touched', update({ create: true, replace: true, set: new Map([['a', '1'], ['b', '2']]) }))
   const { sent, scripted } = await commandsOf(() => store.save('touched', update({ lastAccessAt: Date.now() + 1000, ttl: 600 })))
   t.equal(sent.length, 1)
-  t.same(scripted.map(name), ['exists', 'hset', 'hlen', 'pexpire'], 'HLEN: a session left without data would be removed')
+  t.same(scripted.map(name), ['exists', 'hset', 'pexpire'], 'no HLEN: nothing was deleted')
   t.same((scripted[1] as string[]).filter((_, i) => i >= 2 && i % 2 === 0), ['createdAt', 'lastAccessAt', 'expiresAt'], 'only meta fields written')
 })
 
 t.test('a save of one key writes that key only', async (t) => {
   const { scripted } = await commandsOf(() => store.save('touched', update({ set: new Map([['b', '20']]) })))
-  t.same(scripted.filter((args) => name(args) === 'hset').map((args) => args[2]), ['createdAt', 'd:b'])
-  t.same(scripted.filter((args) => name(args) === 'hdel'), [])
+  const hset = scripted.filter((args) => name(args) === 'hset')
+  t.equal(hset.length, 1, 'one HSET for meta and data')
+  t.same((hset[0] as string[]).filter((_, i) => i >= 2 && i % 2 === 0), ['createdAt', 'lastAccessAt', 'expiresAt', 'd:b'])
+  t.same(scripted.filter((args) => name(args) === 'hdel' || name(args) === 'hlen'), [])
+})
+
+t.test('a save that deletes a key checks whether any data is left', async (t) => {
+  const { scripted } = await commandsOf(() => store.save('touched', update({ delete: ['b'] })))
+  t.same(scripted.map(name), ['exists', 'hset', 'hdel', 'hlen', 'pexpire'])
+})
+
+t.test('a session with thousands of keys is saved in one call', async (t) => {
+  const set = new Map(Array.from({ length: 5000 }, (_, i) => [`k${i}`, String(i)] as [string, string]))
+  t.equal(await store.save('many', update({ create: true, replace: true, set })), true)
+  t.equal((await store.load('many'))?.data.size, 5000)
 })

@@ -61,14 +61,19 @@ const LOAD_LUA = "return redis.call('HGETALL', KEYS[1])"
 // KEYS[1] session hash. ARGV: create, replace, ttl ms, createdAt, lastAccessAt, expiresAt ('' = none),
 // number of set pairs n, n × (key, value), keys to delete. Returns 0 when an existing session is gone (nothing
 // written), or when this save left it without data (it is removed: three meta fields are all that is left).
+// One HSET for the meta and data fields (in slices that stay under Lua's unpack limit); HLEN only after deletes.
 const SAVE_LUA = `local key = KEYS[1]
 if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
 if ARGV[2] == '1' then redis.call('DEL', key) end
-redis.call('HSET', key, 'createdAt', ARGV[4], 'lastAccessAt', ARGV[5], 'expiresAt', ARGV[6])
+local fields = {'createdAt', ARGV[4], 'lastAccessAt', ARGV[5], 'expiresAt', ARGV[6]}
 local last = 7 + 2 * tonumber(ARGV[7])
-for i = 8, last, 2 do redis.call('HSET', key, '${DATA}' .. ARGV[i], ARGV[i + 1]) end
+for i = 8, last, 2 do
+  fields[#fields + 1] = '${DATA}' .. ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+end
+for i = 1, #fields, 7000 do redis.call('HSET', key, unpack(fields, i, math.min(i + 6999, #fields))) end
 for i = last + 1, #ARGV do redis.call('HDEL', key, '${DATA}' .. ARGV[i]) end
-if redis.call('HLEN', key) <= 3 then redis.call('DEL', key) return 0 end
+if (ARGV[2] == '1' or #ARGV > last) and redis.call('HLEN', key) <= 3 then redis.call('DEL', key) return 0 end
 redis.call('PEXPIRE', key, ARGV[3])
 return 1`
 
