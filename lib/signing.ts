@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { FifoCache } from './FifoCache.ts'
 
 /** 24 random bytes = 192 bits, base64url: 32 characters. */
 const ID_BYTES = 24
@@ -29,7 +30,7 @@ export function generateId (): string {
 /** Signs and verifies session IDs with HMAC-SHA256; the first secret signs, every secret verifies. */
 export class IdSigner {
   readonly #keys: readonly KeyObject[]
-  readonly #verified = new Map<string, VerifiedId>()
+  readonly #verified = new FifoCache<VerifiedId>(VERIFIED_CACHE_SIZE)
 
   constructor (secrets: readonly string[]) {
     this.#keys = secrets.map((secret) => createSecretKey(Buffer.from(secret)))
@@ -54,7 +55,6 @@ export class IdSigner {
     for (let i = 0; i < this.#keys.length; i++) {
       if (timingSafeEqual(given, this.#mac(this.#keys[i] as KeyObject, id))) {
         const verified: VerifiedId = Object.freeze({ id, stale: i > 0 })
-        if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value as string)
         this.#verified.set(value, verified)
         return verified
       }

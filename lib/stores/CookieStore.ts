@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomFillSync, type KeyObject } from 'node:crypto'
 import { InvalidOptionError } from '../errors.ts'
+import { FifoCache } from '../FifoCache.ts'
 import type { SessionRecord } from '../types.ts'
 
 /** Options of the client-side store. */
@@ -48,6 +49,8 @@ for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
  * Worst case about twice this in memory (the values plus their decoded data).
  */
 const CACHE_CHARS = 1 << 20
+/** No sealed value is shorter than this many characters, so the character budget bounds the entries too. */
+const CACHE_ENTRIES = CACHE_CHARS / 128
 /** Nonces are cut from a pool refilled by one `randomFillSync` per 128 seals: a call per seal costs a quarter of the seal. */
 const NONCE_POOL_BYTES = NONCE_BYTES * 128
 
@@ -56,13 +59,13 @@ export function cookieSize (name: string, value: string): number {
   return Buffer.byteLength(name) + 1 + Buffer.byteLength(value)
 }
 
-/** A remembered open: never handed out, each hit gets its own copy of `data`. */
+/**
+ * A remembered value: the plaintext it seals, decoded on the first hit (a value this process sealed may never
+ * come back). Never handed out: each hit gets its own copy of `data`.
+ */
 interface CacheEntry {
-  id: string
-  data: Map<string, string>
-  createdAt: number
-  lastAccessAt: number
-  expiresAt: number | null
+  plaintext: string
+  opened: OpenedCookie | null
   stale: boolean
 }
 
@@ -82,8 +85,7 @@ export class CookieStore {
   readonly #noncePool = Buffer.allocUnsafe(NONCE_POOL_BYTES)
   #nonceOffset = NONCE_POOL_BYTES
   /** cookie value → what it opens to; insertion order is eviction order */
-  readonly #cache = new Map<string, CacheEntry>()
-  #cacheChars = 0
+  readonly #cache = new FifoCache<CacheEntry>(CACHE_ENTRIES, CACHE_CHARS)
 
   constructor (options: CookieStoreOptions = {}) {
     const maxSize = options.maxSize ?? DEFAULTS.maxSize
@@ -118,7 +120,8 @@ export class CookieStore {
     const nonce = this.#nonce()
     const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES })
     cipher.setAAD(AAD)
-    const ciphertext = cipher.update(JSON.stringify(payload), 'utf8')
+    const plaintext = JSON.stringify(payload)
+    const ciphertext = cipher.update(plaintext, 'utf8')
     cipher.final()
 
     const out = Buffer.allocUnsafe(OVERHEAD + ciphertext.length)
@@ -128,7 +131,7 @@ export class CookieStore {
     cipher.getAuthTag().copy(out, HEADER_BYTES + ciphertext.length)
     const value = out.toString('base64url')
     // the next request of this browser presents exactly this value
-    if (value.length <= this.maxSize) this.#remember(value, id, record, false)
+    if (value.length <= this.maxSize) this.#cache.set(value, { plaintext, opened: null, stale: false })
     return value
   }
 
@@ -141,7 +144,8 @@ export class CookieStore {
     if (typeof value !== 'string' || value.length > this.maxSize) return null
     const cached = this.#cache.get(value)
     if (cached !== undefined) {
-      const { id, data, createdAt, lastAccessAt, expiresAt, stale } = cached
+      cached.opened ??= decode(cached.plaintext, cached.stale) as OpenedCookie
+      const { id, record: { data, createdAt, lastAccessAt, expiresAt }, stale } = cached.opened
       return { id, record: { data: new Map(data), createdAt, lastAccessAt, expiresAt }, stale }
     }
     if (!isCanonicalBase64url(value)) return null
@@ -154,24 +158,16 @@ export class CookieStore {
     for (let i = 0; i < keys.length; i++) {
       const plaintext = decrypt(keys[i] as KeyObject, nonce, ciphertext, tag)
       if (plaintext === null) continue
-      const opened = decode(plaintext)
+      const text = plaintext.toString('utf8')
+      const stale = i > 0
+      const opened = decode(text, stale)
       if (opened === null) return null
-      opened.stale = i > 0
-      this.#remember(value, opened.id, opened.record, opened.stale)
+      // the entry keeps its own copy: the caller owns (and may change) the Map it gets
+      const { id, record } = opened
+      this.#cache.set(value, { plaintext: text, opened: { id, record: { ...record, data: new Map(record.data) }, stale }, stale })
       return opened
     }
     return null
-  }
-
-  #remember (value: string, id: string, record: SessionRecord, stale: boolean): void {
-    const { createdAt, lastAccessAt, expiresAt } = record
-    this.#cache.set(value, { id, data: new Map(record.data), createdAt, lastAccessAt, expiresAt, stale })
-    this.#cacheChars += value.length
-    while (this.#cacheChars > CACHE_CHARS) {
-      const oldest = this.#cache.keys().next().value as string
-      this.#cache.delete(oldest)
-      this.#cacheChars -= oldest.length
-    }
   }
 
   #ready (): KeyObject[] {
@@ -216,10 +212,10 @@ function decrypt (key: KeyObject, nonce: Buffer, ciphertext: Buffer, tag: Buffer
 }
 
 /** `[id, createdAt, lastAccessAt, expiresAt, key1, value1, …]` → record; keys go into a Map, never onto an object. */
-function decode (plaintext: Buffer): OpenedCookie | null {
+function decode (plaintext: string, stale: boolean): OpenedCookie | null {
   let payload: unknown
   try {
-    payload = JSON.parse(plaintext.toString('utf8'))
+    payload = JSON.parse(plaintext)
   } catch {
     return null
   }
@@ -234,5 +230,5 @@ function decode (plaintext: Buffer): OpenedCookie | null {
     if (typeof name !== 'string' || typeof value !== 'string') return null
     data.set(name, value)
   }
-  return { id, record: { data, createdAt, lastAccessAt, expiresAt }, stale: false }
+  return { id, record: { data, createdAt, lastAccessAt, expiresAt }, stale }
 }
