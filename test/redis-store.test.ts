@@ -29,6 +29,20 @@ t.test('a saved session loads back with its data and metadata', async (t) => {
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution')
 })
 
+t.test('keys and values that are not well-formed UTF-16 or start with NUL round-trip exactly', async (t) => {
+  const { store } = makeStore(t)
+  // Only a custom serializer produces such values (JSON.stringify escapes lone surrogates).
+  const data = new Map([
+    ['lone \ud800 high', 'value \udc00 low'],
+    ['\u0000nul first', '\u0000nul first value'],
+    ['plain', '\ud83d\ude00 a real pair, "quoted" \\ back\nslash \u0001']
+  ])
+  t.equal(await store.save('id-odd', update({ create: true, replace: true, set: data })), true)
+  t.same((await store.load('id-odd'))?.data, data)
+  t.equal(await store.save('id-odd', update({ delete: ['lone \ud800 high'] })), true)
+  t.same([...((await store.load('id-odd'))?.data.keys() ?? [])], ['\u0000nul first', 'plain'])
+})
+
 t.test('a RESP3 client (protocol: 3) reads sessions the same way', async (t) => {
   const prefix = uniquePrefix()
   cleanUp(t, server, prefix)

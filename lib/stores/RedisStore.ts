@@ -55,35 +55,41 @@ const MAX_TIMEOUT = 2 ** 31 - 1
 // Session hash layout: data field `d:<key>` holds one serialized value; the meta fields below never start with `d:`.
 const DATA = 'd:'
 
-// KEYS[1] session hash. Returns the flat [field, value, ...] list (ioredis' hgetall would build an object and lose `__proto__`).
-const LOAD_LUA = "return redis.call('HGETALL', KEYS[1])"
+// The scripts pass the session as one JSON string each way (Redis' built-in cjson): a reply or command of many
+// RESP elements costs the Node side more to build and parse than the JSON does.
 
-// KEYS[1] session hash. ARGV: create, replace, ttl ms, createdAt, lastAccessAt, expiresAt ('' = none),
-// number of set pairs n, n × (key, value), keys to delete. Returns 0 when an existing session is gone (nothing
-// written), or when this save left it without data (it is removed: three meta fields are all that is left).
-// One HSET for the meta and data fields (in slices that stay under Lua's unpack limit); HLEN only after deletes.
+// KEYS[1] session hash. Returns nil when there is none, else the flat [field, value, ...] list as a JSON array
+// (not ioredis' hgetall, which would build an object and lose `__proto__`).
+const LOAD_LUA = `local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+return cjson.encode(fields)`
+
+// KEYS[1] session hash. ARGV[1]: a JSON array of strings: create, replace, ttl ms, createdAt, lastAccessAt,
+// expiresAt ('' = none), number of set pairs n, n × (key, value), keys to delete. Returns 0 when an existing
+// session is gone (nothing written), or when this save left it without data (it is removed: three meta fields are
+// all that is left). One HSET for the meta and data fields (in slices under Lua's unpack limit); HLEN only after deletes.
 const SAVE_LUA = `local key = KEYS[1]
-if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
-if ARGV[2] == '1' then redis.call('DEL', key) end
-local fields = {'createdAt', ARGV[4], 'lastAccessAt', ARGV[5], 'expiresAt', ARGV[6]}
-local last = 7 + 2 * tonumber(ARGV[7])
+local a = cjson.decode(ARGV[1])
+if a[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
+if a[2] == '1' then redis.call('DEL', key) end
+local fields = {'createdAt', a[4], 'lastAccessAt', a[5], 'expiresAt', a[6]}
+local last = 7 + 2 * tonumber(a[7])
 for i = 8, last, 2 do
-  fields[#fields + 1] = '${DATA}' .. ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
+  fields[#fields + 1] = '${DATA}' .. a[i]
+  fields[#fields + 1] = a[i + 1]
 end
 for i = 1, #fields, 7000 do redis.call('HSET', key, unpack(fields, i, math.min(i + 6999, #fields))) end
-for i = last + 1, #ARGV do redis.call('HDEL', key, '${DATA}' .. ARGV[i]) end
-if (ARGV[2] == '1' or #ARGV > last) and redis.call('HLEN', key) <= 3 then redis.call('DEL', key) return 0 end
-redis.call('PEXPIRE', key, ARGV[3])
+for i = last + 1, #a do redis.call('HDEL', key, '${DATA}' .. a[i]) end
+if (a[2] == '1' or #a > last) and redis.call('HLEN', key) <= 3 then redis.call('DEL', key) return 0 end
+redis.call('PEXPIRE', key, a[3])
 return 1`
 
 // Names of the commands the store defines on the client; unique so they never shadow the user's own.
 const LOAD_COMMAND = 'fastifyLazySessionLoad'
 const SAVE_COMMAND = 'fastifyLazySessionSave'
 
-type LoadCommand = (key: string) => Promise<string[]>
-// ioredis flattens an array argument into the command's arguments.
-type SaveCommand = (key: string, args: Array<string | number>) => Promise<number>
+type LoadCommand = (key: string) => Promise<string | null>
+type SaveCommand = (key: string, args: string) => Promise<number>
 type ScriptCommands = Record<typeof LOAD_COMMAND, LoadCommand> & Record<typeof SAVE_COMMAND, SaveCommand>
 
 /**
@@ -144,7 +150,9 @@ export class RedisStore implements SessionStore {
 
   async load (id: string): Promise<SessionRecord | null> {
     const key = this.#key(id)
-    const reply = await this.#bounded((this.#client as unknown as ScriptCommands)[LOAD_COMMAND](key), 'load', id, key)
+    const json = await this.#bounded((this.#client as unknown as ScriptCommands)[LOAD_COMMAND](key), 'load', id, key)
+    if (json === null) return null
+    const reply = JSON.parse(json) as string[]
     const data = new Map<string, string>()
     let createdAt = Number.NaN
     let lastAccessAt = Number.NaN
@@ -153,7 +161,7 @@ export class RedisStore implements SessionStore {
       const field = reply[i] as string
       const value = reply[i + 1] as string
       if (field.startsWith(DATA)) {
-        data.set(decodeField(field.slice(DATA.length)), value)
+        data.set(decodeText(field.slice(DATA.length)), decodeText(value))
       } else if (field === 'createdAt') {
         createdAt = Number(value)
       } else if (field === 'lastAccessAt') {
@@ -175,18 +183,18 @@ export class RedisStore implements SessionStore {
       throw new TypeError('RedisStore save: `ttl` must be a finite number of seconds or null')
     }
     const set = update.set
-    const args: Array<string | number> = [
-      update.create ? 1 : 0,
-      update.replace ? 1 : 0,
-      ttlMs,
-      update.createdAt,
-      update.lastAccessAt,
-      update.expiresAt ?? '',
-      set.size
+    const args: string[] = [
+      update.create ? '1' : '0',
+      update.replace ? '1' : '0',
+      String(ttlMs),
+      String(update.createdAt),
+      String(update.lastAccessAt),
+      update.expiresAt === null ? '' : String(update.expiresAt),
+      String(set.size)
     ]
-    for (const [field, value] of set) args.push(encodeField(field), value)
-    for (const field of update.delete) args.push(encodeField(field))
-    const written = await this.#bounded((this.#client as unknown as ScriptCommands)[SAVE_COMMAND](key, args), 'save', id, key)
+    for (const [field, value] of set) args.push(encodeText(field), encodeText(value))
+    for (const field of update.delete) args.push(encodeText(field))
+    const written = await this.#bounded((this.#client as unknown as ScriptCommands)[SAVE_COMMAND](key, JSON.stringify(args)), 'save', id, key)
     return written === 1
   }
 
@@ -228,15 +236,16 @@ export class RedisStore implements SessionStore {
 }
 
 /**
- * Session key → hash field suffix, losslessly: Redis stores UTF-8, which has no lone surrogates (they would become
- * U+FFFD and distinct keys would merge). Such keys, and keys that start with NUL, are stored as NUL + JSON.
+ * A session key (hash field suffix) or serialized value as stored, losslessly: Redis stores UTF-8, which has no
+ * lone surrogates (they would become U+FFFD, distinct keys would merge, and cjson refuses them). Such text, and text
+ * that starts with NUL, is stored as NUL + JSON (ASCII).
  */
-function encodeField (key: string): string {
-  return key.charCodeAt(0) !== 0 && (key as string & { isWellFormed (): boolean }).isWellFormed() ? key : '\0' + JSON.stringify(key)
+function encodeText (text: string): string {
+  return text.charCodeAt(0) !== 0 && (text as string & { isWellFormed (): boolean }).isWellFormed() ? text : '\0' + JSON.stringify(text)
 }
 
-function decodeField (field: string): string {
-  return field.charCodeAt(0) === 0 ? JSON.parse(field.slice(1)) as string : field
+function decodeText (text: string): string {
+  return text.charCodeAt(0) === 0 ? JSON.parse(text.slice(1)) as string : text
 }
 
 function redact (text: string, secret: string, label: string): string {
