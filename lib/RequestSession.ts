@@ -1,3 +1,4 @@
+import { parseCookie, stringifySetCookie, type SetCookie } from 'cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
 import type { NormalizedOptions } from './options.ts'
@@ -6,6 +7,11 @@ import { generateId, IdSigner } from './signing.ts'
 import { CookieStore, cookieSize } from './stores/CookieStore.ts'
 import type { SessionReason, SessionRecord, SessionStore } from './types.ts'
 
+/** A `Set-Cookie` value, as @fastify/cookie's `serialize` writes it (same `cookie` module, default encoding). */
+function serializeCookie (name: string, value: string, attributes: Omit<SetCookie, 'name' | 'value'>): string {
+  return stringifySetCookie({ name, value, ...attributes })
+}
+
 /** What one plugin registration shares between its requests. */
 export class SessionRuntime {
   readonly options: NormalizedOptions
@@ -13,14 +19,15 @@ export class SessionRuntime {
   /** the server-side store, or `null` with a CookieStore */
   readonly store: SessionStore | null
   readonly cookieStore: CookieStore | null
-  readonly parseCookie: FastifyInstance['parseCookie']
-  readonly serializeCookie: FastifyInstance['serializeCookie']
+  /** the app's @fastify/cookie parser (its parse options) when registered, else `cookie`'s, the one @fastify/cookie wraps */
+  readonly parseCookie: (header: string) => Record<string, string | undefined>
 
   constructor (options: NormalizedOptions, fastify: FastifyInstance) {
     this.options = options
     this.signer = new IdSigner(options.secrets)
-    this.parseCookie = fastify.parseCookie
-    this.serializeCookie = fastify.serializeCookie
+    // The app's own @fastify/cookie (its parseOptions) when it registered one before this plugin.
+    const registered = (fastify as { parseCookie?: (header: string) => Record<string, string | undefined> }).parseCookie
+    this.parseCookie = registered ?? parseCookie
     if (options.store instanceof CookieStore) {
       this.cookieStore = options.store
       this.cookieStore.useSecrets(options.secrets)
@@ -66,7 +73,8 @@ export class SessionRuntime {
   /** The session cookie's value, parsing the header only when @fastify/cookie did not. */
   cookieValue (request: FastifyRequest): string | undefined {
     const name = this.options.cookie.name
-    if (request.cookies != null) return request.cookies[name]
+    const cookies = (request as { cookies?: Record<string, string | undefined> | null }).cookies
+    if (cookies != null) return cookies[name]
     const header = request.headers.cookie
     return header === undefined ? undefined : this.parseCookie(header)[name]
   }
@@ -86,6 +94,9 @@ function storeFailure (action: string, error: unknown, id: string): Error {
 }
 
 type CookieAction = 'set' | 'clear' | null
+
+/** Where each request's queue of store work starts: settled, so sharing it shares nothing that changes. */
+const IDLE = Promise.resolve()
 
 /** The session of one request: loads it once, carries out regenerate/destroy/touch/save, and commits it in onSend. */
 export class RequestSession implements SessionControl {
@@ -111,7 +122,9 @@ export class RequestSession implements SessionControl {
   #sealed = ''
   /** an expired session to remove from the store at the end of the request */
   #expiredId: string | null = null
-  #queue: Promise<void> = Promise.resolve()
+  #queue: Promise<void> = IDLE
+  /** store work queued and not settled yet */
+  #pending = 0
   #finished = false
 
   constructor (runtime: SessionRuntime, request: FastifyRequest) {
@@ -180,8 +193,10 @@ export class RequestSession implements SessionControl {
 
   /** Runs store work one piece at a time, in call order. */
   #serial (work: () => Promise<void>): Promise<void> {
+    this.#pending++
     const next = this.#queue.then(work)
-    this.#queue = next.catch(() => {})
+    const settled = (): void => { this.#pending-- }
+    this.#queue = next.then(settled, settled)
     return next
   }
 
@@ -249,8 +264,17 @@ export class RequestSession implements SessionControl {
 
   /** Writes what the end-of-request rules ask for; decides the cookie. */
   async #persist (): Promise<void> {
+    const work = this.#persistWork()
+    if (work !== null) await work()
+  }
+
+  /**
+   * The synchronous part of #persist: decides the cookie for everything that needs no store call and returns
+   * `null`, or returns the store work left to do. Most requests that load a session end here, without a promise.
+   */
+  #persistWork (): (() => Promise<void>) | null {
     const session = this.session as Session
-    if (this.#detached) return
+    if (this.#detached) return null
     const runtime = this.#runtime
     const { rolling, lifetime } = runtime.options
     const now = Date.now()
@@ -258,34 +282,36 @@ export class RequestSession implements SessionControl {
     if (session.id === null || this.#create) {
       if (empty) {
         if (this.#incoming || this.#create) this.#cookie = 'clear'
-        return
+        return null
       }
       const id = session.id ?? generateId()
       const expiresAt = rolling && lifetime > 0 ? now + lifetime : session.expiresAt
-      await this.#write(id, true, internals.changes(session, true), now, expiresAt)
-      return
+      return () => this.#write(id, true, internals.changes(session, true), now, expiresAt)
     }
     const changes = internals.changes(session, false)
     // Emptied by delete(): saved as deletions, so that keys another request added meanwhile are kept; the store
     // removes a session that the save leaves without data and resolves false (#write then clears the cookie).
     if (empty && (runtime.store === null || changes.replace)) {
-      await this.#removeStored('destroy')
-      if (this.#detached) return
-      this.#cookie = 'clear'
-      internals.reset(session, runtime.freshRecord(now))
-      return
+      return async () => {
+        await this.#removeStored('destroy')
+        if (this.#detached) return
+        this.#cookie = 'clear'
+        internals.reset(session, runtime.freshRecord(now))
+      }
     }
     const changed = changes.replace || changes.set.size > 0 || changes.delete.length > 0
     const idle = runtime.options.idleTimeout
     const activity = idle > 0 && now - session.lastAccessAt >= idle / 10
     const roll = rolling && !this.#rolled
-    if (!changed && !activity && !roll && !this.#touched && !this.#stale) return
+    if (!changed && !activity && !roll && !this.#touched && !this.#stale) return null
     const expiresAt = roll && lifetime > 0 ? now + lifetime : session.expiresAt
-    await this.#write(session.id, false, changes, now, expiresAt)
-    if (roll || this.#touched || this.#stale) this.#cookie = this.#cookie ?? 'set'
-    this.#rolled ||= roll
-    this.#touched = false
-    this.#stale = false
+    return async () => {
+      await this.#write(session.id as string, false, changes, now, expiresAt)
+      if (roll || this.#touched || this.#stale) this.#cookie = this.#cookie ?? 'set'
+      this.#rolled ||= roll
+      this.#touched = false
+      this.#stale = false
+    }
   }
 
   async #write (id: string, create: boolean, changes: SessionChanges, now: number, expiresAt: number | null): Promise<void> {
@@ -320,10 +346,24 @@ export class RequestSession implements SessionControl {
     }
   }
 
-  /** onSend: saves what is left and writes the cookie. Runs once per request. */
-  async finish (reply: FastifyReply): Promise<void> {
-    if (this.#finished) return
+  /**
+   * onSend: saves what is left and writes the cookie. Runs once per request. Returns `null` when it is done
+   * already: the session loaded, no store work queued or left to do (a read, most often).
+   */
+  finish (reply: FastifyReply): Promise<void> | null {
+    if (this.#finished) return null
     this.#finished = true
+    if (this.session === null || this.#pending > 0 || this.#expiredId !== null) return this.#finishLater(reply)
+    const work = this.#persistWork()
+    if (work === null) {
+      this.#end(reply)
+      return null
+    }
+    return this.#serial(work).then(() => { this.#end(reply) })
+  }
+
+  /** finish() when the load has not settled, store work is still queued, or an expired session is to be removed. */
+  async #finishLater (reply: FastifyReply): Promise<void> {
     try {
       await this.promise
     } catch {
@@ -335,6 +375,10 @@ export class RequestSession implements SessionControl {
       const store = this.#runtime.store as SessionStore
       await this.#storeCall('destroy', expiredId, () => store.destroy(expiredId))
     }
+    this.#end(reply)
+  }
+
+  #end (reply: FastifyReply): void {
     if (this.#cookie === null || this.#detached) return
     this.#writeCookie(reply)
   }
@@ -362,7 +406,7 @@ export class RequestSession implements SessionControl {
       attributes.maxAge = lifetime > 0 && expiresAt !== null ? Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) : undefined
     }
     // Written directly (Fastify appends Set-Cookie headers): works whichever onSend hook runs first.
-    reply.header('set-cookie', runtime.serializeCookie(cookie.name, value, attributes))
+    reply.header('set-cookie', serializeCookie(cookie.name, value, attributes))
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
   }
 }

@@ -1,4 +1,3 @@
-import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { InvalidOptionError, SessionNotLoadedError } from './errors.ts'
@@ -72,10 +71,8 @@ function addFirstPreHandler (route: RouteOptions, hook: preHandlerAsyncHookHandl
 
 async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLazySessionOptions): Promise<void> {
   const normalized = normalizeOptions(options as unknown as Record<string, unknown>)
-  if (!fastify.hasDecorator('parseCookie')) {
-    // Registered here without its onRequest parser: routes that never load the session parse no cookie.
-    await fastify.register(fastifyCookie, { hook: false })
-  }
+  // @fastify/cookie is used for parsing and serialising, but not registered: its onSend hook would run on every
+  // request. An app that registers it (before or after this plugin) keeps it, and its parsed request.cookies are used.
   const runtime = new SessionRuntime(normalized, fastify)
   const matches = pathMatcher(normalized)
 
@@ -112,7 +109,15 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
       done(null, payload)
       return
     }
-    state.finish(reply).then(() => { done(null, payload) }, done)
+    let pending: Promise<void> | null
+    try {
+      pending = state.finish(reply)
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    if (pending === null) done(null, payload)
+    else pending.then(() => { done(null, payload) }, done)
   })
 
   fastify.addHook('onClose', async () => {

@@ -43,7 +43,7 @@ t.test('a route that never loads the session does no store I/O, no cookie work, 
   const { store, calls } = recordingStore()
   const app = await build({ store, rolling: true, lifetime: 60, idleTimeout: 60 }, (app) => {
     app.post('/set', async (request) => { (await request.loadSession()).set('a', 1); return 'ok' })
-    app.get('/none', async (request) => ({ cookies: request.cookies }))
+    app.get('/none', async (request) => ({ cookies: request.cookies ?? 'not parsed' }))
   })
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
@@ -52,7 +52,7 @@ t.test('a route that never loads the session does no store I/O, no cookie work, 
     const response = await app.inject({ url: '/none', headers })
     t.equal(response.headers['set-cookie'], undefined)
     t.equal(response.headers['cache-control'], undefined)
-    t.same(response.json(), { cookies: null }, 'the Cookie header is not even parsed')
+    t.same(response.json(), { cookies: 'not parsed' }, 'the Cookie header is not even parsed')
   }
   t.same(calls, [])
 })
@@ -76,6 +76,31 @@ t.test('a load that fails leaves request.session unloaded and the next call shar
   t.equal(response.headers['set-cookie'], undefined)
 })
 
+t.test('adds one onSend hook and no @fastify/cookie: an app can register @fastify/cookie after the plugin', async (t) => {
+  const Fastify = (await import('fastify')).default
+  const cookiePlugin = (await import('@fastify/cookie')).default
+  const plugin = (await import('../lib/index.ts')).default
+  const alone = Fastify()
+  await alone.register(plugin, { secret: 'a-secret-that-is-at-least-32-chars-long' })
+  t.teardown(() => alone.close())
+  t.equal(alone.hasDecorator('parseCookie'), false, 'the plugin does not register @fastify/cookie')
+  t.equal(alone.hasReplyDecorator('setCookie'), false)
+
+  const app = Fastify()
+  await app.register(plugin, { secret: 'a-secret-that-is-at-least-32-chars-long' })
+  await app.register(cookiePlugin)
+  app.get('/', async (request, reply) => {
+    const session = await request.loadSession()
+    session.set('n', ((session.get('n') as number | undefined) ?? 0) + 1)
+    reply.setCookie('other', 'x')
+    return { n: session.get('n'), other: request.cookies.other ?? null }
+  })
+  t.teardown(() => app.close())
+  const first = await app.inject('/')
+  t.equal((first.headers['set-cookie'] as string[]).length, 2, 'both cookies are sent')
+  const cookie = `${sessionCookie(first)?.header as string}; other=x`
+  t.same((await app.inject({ url: '/', headers: { cookie } })).json(), { n: 2, other: 'x' })
+})
 
 t.test('works when the app registered @fastify/cookie itself (request.cookies parsed)', async (t) => {
   const Fastify = (await import('fastify')).default

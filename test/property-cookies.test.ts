@@ -1,4 +1,5 @@
 import net from 'node:net'
+import { parseCookie } from 'cookie'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
@@ -11,8 +12,8 @@ import { spawnRedis } from './fixtures/redis.ts'
 
 // Arbitrary `Cookie` headers against every store: never a 5xx, never a store call for an ID this app did not
 // sign, and always a session the route can write to and the next request can read back.
-// Which `session` value the plugin considers is @fastify/cookie's job (the first pair named `session`, trimmed,
-// percent-decoded when that decodes): the properties take `app.parseCookie` as the oracle for that split and check
+// Which `session` value the plugin considers is the `cookie` module's job (the first pair named `session`, trimmed,
+// percent-decoded when that decodes): the properties take its `parse` as the oracle for that split and check
 // everything after it.
 
 interface StoreCall { op: 'load' | 'save' | 'destroy', id: string, create?: boolean }
@@ -102,8 +103,8 @@ function headerArbitrary (valid: string[]): fc.Arbitrary<string> {
 }
 
 /** What the plugin must make of `header`: the value @fastify/cookie hands it, and the reason that value gets. */
-function expectedReason (app: FastifyInstance, header: string, valid: ReadonlySet<string>): 'new' | 'loaded' | 'invalid' {
-  const value = app.parseCookie(header).session
+function expectedReason (header: string, valid: ReadonlySet<string>): 'new' | 'loaded' | 'invalid' {
+  const value = parseCookie(header).session
   if (value === undefined || value === '') return 'new'
   return valid.has(value) ? 'loaded' : 'invalid'
 }
@@ -128,7 +129,7 @@ async function serverSideProperty (t: Test, real: SessionStore, numRuns: number)
     const response = await app.inject({ url: `/visit?token=${mark}`, headers: { cookie: header } })
     if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}: ${response.body}`)
     const body = response.json() as { reason: string, id: string | null }
-    const expected = expectedReason(app, header, values)
+    const expected = expectedReason(header, values)
     if (body.reason !== expected) throw new Error(`reason ${body.reason}, expected ${expected}`)
     for (const call of calls) {
       if (call.op === 'save' && call.create === true) {
@@ -175,7 +176,7 @@ t.test('RedisStore: arbitrary Cookie headers', async (t) => {
       for (const match of (await client.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats.set(match[1] as string, Number(match[2]))
       return stats
     }
-    const headers = fc.sample(headerArbitrary(valid).filter((header) => expectedReason(app, header, new Set(valid)) !== 'loaded'), { numRuns: runs(100) })
+    const headers = fc.sample(headerArbitrary(valid).filter((header) => expectedReason(header, new Set(valid)) !== 'loaded'), { numRuns: runs(100) })
     const before = await commands()
     const answers = new Set<string>()
     for (const header of headers) {
@@ -198,7 +199,7 @@ t.test('CookieStore: arbitrary Cookie headers', async (t) => {
     const mark = `t${++token}`
     const response = await app.inject({ url: `/visit?token=${mark}`, headers: { cookie: header } })
     if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}: ${response.body}`)
-    const expected = expectedReason(app, header, values)
+    const expected = expectedReason(header, values)
     const body = response.json() as { reason: string }
     if (body.reason !== expected) throw new Error(`reason ${body.reason}, expected ${expected}`)
     const set = sessionCookie(response)
@@ -223,7 +224,7 @@ t.test('CookieStore: arbitrary bytes, base64url and sealed garbage are refused a
   await assertProperty(t, fc.asyncProperty(base64url, async (value) => {
     if (store.open(value) !== null) throw new Error('open accepted a value this store did not seal')
     const response = await app.inject({ url: '/peek', headers: { cookie: `session=${value}` } })
-    const expected = expectedReason(app, `session=${value}`, new Set())
+    const expected = expectedReason(`session=${value}`, new Set())
     if (response.statusCode !== 200 || response.body !== expected) throw new Error(`${response.statusCode} ${response.body}, expected ${expected}`)
   }), runs(300))
 

@@ -57,6 +57,24 @@ t.test('a value the serializer cannot represent fails the request with a clear e
   t.match(response.json().message, /"fn" cannot be serialized/)
 })
 
+t.test('a value read and then mutated into something unserializable fails the request and keeps the stored value', async (t) => {
+  const app = await build({}, (app) => {
+    app.post('/', async (request) => { (await request.loadSession()).set('obj', { a: 1 }); return 'ok' })
+    app.get('/', async (request) => (await request.loadSession()).get('obj'))
+    app.get('/break', async (request) => {
+      const obj = (await request.loadSession()).get('obj') as Record<string, unknown>
+      obj.big = 10n
+      return 'changed'
+    })
+  })
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/' }))?.header as string
+  const response = await app.inject({ url: '/break', headers: { cookie } })
+  t.equal(response.statusCode, 500)
+  t.match(response.json().message, /BigInt/)
+  t.same((await app.inject({ url: '/', headers: { cookie } })).json(), { a: 1 })
+})
+
 t.test('a custom serializer stores and reads every value through it', async (t) => {
   const seen: string[] = []
   const serializer = {
