@@ -1,0 +1,423 @@
+// `npm run bench` (after `npm run build`): HTTP throughput of fastify-lazy-session against bare
+// Fastify, a Redis floor and the peer session plugins, then the micro-benchmarks (bench/micro.mjs).
+//
+// Every subject runs in its own server process pinned to one core (taskset -c 1); autocannon runs in
+// another process pinned to the other core (taskset -c 0). After a warm-up of every subject × route,
+// rounds are interleaved (round 1: A B C …, round 2: A B C …) so machine drift hits every subject
+// alike, and the table reports the median req/s per cell.
+//
+// Environment (defaults in brackets; BENCH_QUICK=1 gives a ~1 minute smoke run):
+//   BENCH_DURATION [3]   seconds per measurement        BENCH_ROUNDS [5]      interleaved rounds
+//   BENCH_WARMUP [2]     seconds of warm-up per cell    BENCH_CONNECTIONS [50]
+//   BENCH_PIPELINING [1] (browsers and proxies do not pipeline; see the README, Benchmarks)
+//   BENCH_PAUSE_MS [250] pause between measurements
+//   BENCH_MAX_FOREIGN [0.15] cores other processes may use during a measurement before it is repeated
+//   BENCH_RETRIES [2]    repeats of a measurement disturbed by other processes (0 in quick mode)
+//   BENCH_QUIET_BUDGET [60] seconds the whole run may spend waiting for the machine to be quiet
+//   BENCH_SUBJECTS       comma list (see bench/harness.mjs SUBJECTS), default all
+//   BENCH_ROUTES         comma list of none,read,write, default all
+//   BENCH_SERVER_CPU [1] BENCH_LOAD_CPU [0] BENCH_REDIS_CPU [0]   BENCH_NO_PIN=1 to run unpinned
+//   BENCH_SESSIONS [1]   distinct sessions the requests cycle through (1 = every request carries the same cookie)
+//   BENCH_MICRO [1]      0 skips the micro-benchmarks
+//   BENCH_OUTPUT [bench/results/latest.md]
+
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import {
+  SUBJECTS, ROUTES, RESULTS_DIR, ROOT_DIR, BENCH_DIR, ensureDirs, installCleanup, killAll, canPin, pinned, pinPid,
+  startRedis, startServer, prepareSession, LoadWorker, cpuSeconds, machineBusySeconds, machineInfo, distAvailable, median, sleep, track
+} from './harness.mjs'
+
+const env = process.env
+const QUICK = env.BENCH_QUICK === '1'
+const num = (name, dflt) => {
+  const v = env[name]
+  if (v === undefined || v === '') return dflt
+  const n = Number(v)
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(v)}`)
+  return n
+}
+const list = (name, all) => {
+  const v = env[name]
+  if (!v) return all
+  const wanted = v.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = wanted.filter((w) => !all.includes(w))
+  if (unknown.length) throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${all.join(', ')})`)
+  return all.filter((a) => wanted.includes(a))
+}
+
+const config = {
+  quick: QUICK,
+  maxForeign: num('BENCH_MAX_FOREIGN', 0.15),
+  retries: Math.floor(num('BENCH_RETRIES', QUICK ? 0 : 2)),
+  quietBudget: num('BENCH_QUIET_BUDGET', QUICK ? 10 : 60),
+  duration: num('BENCH_DURATION', QUICK ? 1 : 3),
+  rounds: Math.max(1, Math.floor(num('BENCH_ROUNDS', QUICK ? 1 : 5))),
+  warmup: num('BENCH_WARMUP', QUICK ? 0.5 : 2),
+  connections: Math.max(1, Math.floor(num('BENCH_CONNECTIONS', 50))),
+  pipelining: Math.max(1, Math.floor(num('BENCH_PIPELINING', 1))),
+  pauseMs: num('BENCH_PAUSE_MS', QUICK ? 100 : 250),
+  serverCpu: num('BENCH_SERVER_CPU', 1),
+  loadCpu: num('BENCH_LOAD_CPU', 0),
+  redisCpu: num('BENCH_REDIS_CPU', 0),
+  micro: env.BENCH_MICRO !== '0',
+  sessions: Math.min(100_000, Math.max(1, Math.floor(num('BENCH_SESSIONS', 1)))),
+  output: env.BENCH_OUTPUT || join(RESULTS_DIR, 'latest.md'),
+  subjects: list('BENCH_SUBJECTS', SUBJECTS.map((s) => s.name)),
+  routes: list('BENCH_ROUTES', ROUTES)
+}
+if (config.duration <= 0) throw new Error('BENCH_DURATION must be > 0')
+
+const log = (...args) => console.error(...args)
+const fmt = (n) => (n == null ? '—' : Math.round(n).toLocaleString('en-US'))
+const ratio = (a, b) => (a == null || b == null || b === 0 ? null : a / b)
+const fmtRatio = (r) => (r == null ? '—' : r.toFixed(2) + '×')
+
+async function main () {
+  ensureDirs()
+  installCleanup()
+  const machine = machineInfo() // before pinning ourselves: nproc counts the CPUs we may run on
+  const pinning = canPin()
+  if (pinning) pinPid(process.pid, config.loadCpu)
+  const started = Date.now()
+
+  log(`bench: ${machine.nproc} CPUs (${machine.model}), Node ${machine.node}`)
+  if (!pinning) log('bench: WARNING taskset is not available (or BENCH_NO_PIN=1 / < 2 CPUs): running UNPINNED, numbers are noisier')
+  else log(`bench: servers on CPU ${config.serverCpu}, autocannon on CPU ${config.loadCpu}, redis-server on CPU ${config.redisCpu}`)
+  log(`bench: ${config.rounds} rounds × ${config.duration}s, warm-up ${config.warmup}s, ${config.connections} connections, pipelining ${config.pipelining}${QUICK ? ' (BENCH_QUICK)' : ''}`)
+
+  const notes = []
+  let subjects = SUBJECTS.filter((s) => config.subjects.includes(s.name))
+  if (!distAvailable() && subjects.some((s) => s.needsDist)) {
+    const skipped = subjects.filter((s) => s.needsDist).map((s) => s.name)
+    notes.push(`dist/index.js is missing (run \`npm run build\`): skipped ${skipped.join(', ')}.`)
+    log(`bench: WARNING dist/index.js missing, skipping ${skipped.join(', ')}`)
+    subjects = subjects.filter((s) => !s.needsDist)
+  }
+
+  let redis = null
+  if (subjects.some((s) => s.needsRedis)) {
+    redis = await startRedis({ cpu: config.redisCpu })
+    log(`bench: redis-server on port ${redis.port} (no persistence)`)
+  }
+
+  // Start every subject's server and capture a valid session cookie.
+  const live = []
+  for (const meta of subjects) {
+    try {
+      const server = await startServer(meta.name, { cpu: config.serverCpu, redisUrl: redis?.url ?? '' })
+      const session = await prepareSession(server, meta, config.sessions)
+      live.push({ meta, server, ...session, samples: Object.fromEntries(config.routes.map((r) => [r, []])), cpu: Object.fromEntries(config.routes.map((r) => [r, []])), problems: [] })
+      log(`bench: ${meta.name} listening on ${server.port}, cookie ${session.cookie.length} bytes${config.sessions > 1 ? `, ${session.cookies.length} sessions` : ''}`)
+    } catch (err) {
+      notes.push(`${meta.name} could not run: ${String(err.message).split('\n')[0]}`)
+      log(`bench: ERROR ${err.message}`)
+    }
+  }
+  if (live.length === 0) throw new Error('no subject could start')
+
+  const worker = new LoadWorker({ cpu: config.loadCpu })
+  worker.start()
+
+  // CPU time of every process of ours, to tell our load from other users' on a shared machine.
+  const ourCpu = (s) => [s?.server.pid, worker.pid, redis?.pid, process.pid]
+    .filter(Boolean).reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0)
+  const foreignSince = (busy0, ours0, s, wall) => {
+    const busy1 = machineBusySeconds()
+    if (busy0 == null || busy1 == null) return null
+    return Math.max(0, (busy1 - busy0) - (ourCpu(s) - ours0)) / wall
+  }
+  let quietBudget = config.quietBudget
+  /** Waits (within the run's overall budget) until other processes use less than maxForeign cores. */
+  async function waitQuiet () {
+    const t0 = Date.now()
+    while (quietBudget > 0) {
+      const busy0 = machineBusySeconds()
+      const ours0 = ourCpu(null)
+      const w0 = Date.now()
+      await sleep(500)
+      const foreign = foreignSince(busy0, ours0, null, (Date.now() - w0) / 1000)
+      quietBudget -= (Date.now() - w0) / 1000
+      if (foreign == null || foreign <= config.maxForeign) break
+    }
+    return (Date.now() - t0) / 1000
+  }
+
+  const stats = { measurements: 0, retried: 0, noisy: 0, waited: 0, foreign: [] }
+  async function measure (s, route, duration, { retry = true } = {}) {
+    for (let attempt = 0; ; attempt++) {
+      if (!s.server.alive()) throw new Error('server process died')
+      if (attempt > 0) stats.waited += await waitQuiet()
+      const before = cpuSeconds(s.server.pid)
+      const busy0 = machineBusySeconds()
+      const ours0 = ourCpu(s)
+      const t0 = process.hrtime.bigint()
+      const r = await worker.run({
+        url: `http://127.0.0.1:${s.server.port}/${route}`,
+        connections: config.connections,
+        pipelining: config.pipelining,
+        duration,
+        headers: { cookie: s.cookie },
+        cookies: s.cookies.length > 1 ? s.cookies : undefined
+      })
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9
+      const after = cpuSeconds(s.server.pid)
+      r.serverCpu = before != null && after != null ? (after - before) / wall : null
+      r.foreign = foreignSince(busy0, ours0, s, wall)
+      if (r.errors || r.non2xx || r.timeouts) s.problems.push(`/${route}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`)
+      const noisy = r.foreign != null && r.foreign > config.maxForeign
+      if (!retry || !noisy || attempt >= config.retries || quietBudget <= 0) {
+        if (retry) {
+          stats.measurements++
+          if (attempt > 0) stats.retried++
+          if (noisy) stats.noisy++
+          if (r.foreign != null) stats.foreign.push(r.foreign)
+        }
+        r.noisy = noisy
+        return r
+      }
+      log(`  (other processes used ${r.foreign.toFixed(2)} cores during /${route} ${s.meta.name}: measuring again)`)
+    }
+  }
+
+  // Warm-up: every cell once, results discarded.
+  if (config.warmup > 0) {
+    log('bench: warm-up…')
+    for (const s of live) {
+      for (const route of config.routes) {
+        try { await measure(s, route, config.warmup, { retry: false }) } catch (err) { s.problems.push(`warm-up /${route}: ${err.message}`) }
+        await sleep(config.pauseMs)
+      }
+    }
+  }
+
+  // Interleaved rounds.
+  for (let round = 1; round <= config.rounds; round++) {
+    for (const route of config.routes) {
+      // Rotate the starting subject each round so none is always first after a route change.
+      const order = live.map((_, i) => live[(i + round - 1) % live.length])
+      for (const s of order) {
+        try {
+          const r = await measure(s, route, config.duration)
+          s.samples[route].push(r.rps)
+          s.cpu[route].push(r.serverCpu)
+          log(`[${round}/${config.rounds}] /${route.padEnd(5)} ${s.meta.name.padEnd(16)} ${fmt(r.rps).padStart(7)} req/s  p99 ${r.latencyP99} ms  server CPU ${r.serverCpu == null ? '?' : Math.round(r.serverCpu * 100) + '%'}  others ${r.foreign == null ? '?' : r.foreign.toFixed(2) + ' cores'}${r.noisy ? ' (noisy)' : ''}`)
+        } catch (err) {
+          s.problems.push(`round ${round} /${route}: ${err.message}`)
+          log(`[${round}/${config.rounds}] /${route} ${s.meta.name}: ERROR ${err.message}`)
+        }
+        await sleep(config.pauseMs)
+      }
+    }
+  }
+
+  worker.stop()
+  await Promise.all(live.map((s) => s.server.stop()))
+  if (redis) await redis.stop()
+  await killAll()
+
+  const report = buildReport({ live, machine, notes, pinning, stats, seconds: (Date.now() - started) / 1000 })
+  let micro = ''
+  if (config.micro) {
+    log('bench: micro-benchmarks…')
+    micro = await runMicro()
+  }
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify({
+    date: new Date().toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    config,
+    machine,
+    pinned: pinning,
+    stats,
+    subjects: live.map((s) => ({ name: s.meta.name, label: s.meta.label, samples: s.samples, serverCpu: s.cpu, setCookieOn: s.setCookieOn, problems: s.problems })),
+    micro
+  }, null, 2))
+  const text = report + (micro ? '\n' + micro : '')
+  writeFileSync(config.output, text)
+  console.log(text)
+  log(`bench: written to ${relative(ROOT_DIR, config.output)} (${Math.round((Date.now() - started) / 1000)} s)`)
+}
+
+/** Runs bench/micro.mjs (pinned to the server core, with --expose-gc) and returns its Markdown. */
+function runMicro () {
+  const [cmd, args] = pinned(config.serverCpu, process.execPath, ['--expose-gc', join(BENCH_DIR, 'micro.mjs')])
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } })
+    track(child)
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      if (code !== 0) out += `\n_micro-benchmarks failed (exit ${code})._\n`
+      resolve(out)
+    })
+    child.on('error', (err) => { clearTimeout(timer); resolve(`\n_micro-benchmarks could not start: ${err.message}_\n`) })
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const TARGETS = [
+  { subject: 'lazy-memory', route: 'none', base: 'bare', min: 0.93, what: 'never-loads route (MemoryStore)' },
+  { subject: 'lazy-cookie', route: 'none', base: 'bare', min: 0.93, what: 'never-loads route (CookieStore)' },
+  { subject: 'lazy-redis', route: 'none', base: 'bare', min: 0.93, what: 'never-loads route (RedisStore)' },
+  { subject: 'lazy-memory', route: 'read', base: 'bare', min: 0.80, what: 'MemoryStore read' },
+  { subject: 'lazy-memory', route: 'write', base: 'bare', min: 0.70, what: 'MemoryStore write' },
+  { subject: 'lazy-cookie', route: 'read', base: 'bare', min: 0.80, what: 'CookieStore read' },
+  { subject: 'lazy-cookie', route: 'write', base: 'bare', min: 0.60, what: 'CookieStore write' },
+  { subject: 'lazy-redis', route: 'read', base: 'redis-floor', min: 0.90, what: 'RedisStore read' },
+  { subject: 'lazy-redis', route: 'write', base: 'redis-floor', min: 0.90, what: 'RedisStore write' }
+]
+
+function buildReport ({ live, machine, notes, pinning, stats, seconds, date = new Date().toISOString() }) {
+  const routes = config.routes
+  const by = Object.fromEntries(live.map((s) => [s.meta.name, s]))
+  const med = (name, route) => (by[name] ? median(by[name].samples[route]) : null)
+  // Requests per server CPU-second: the server-side cost, less sensitive to an unsaturated server core.
+  const capacity = (name, route) => {
+    const s = by[name]
+    if (!s) return null
+    const xs = s.samples[route].map((rps, i) => (s.cpu[route][i] ? rps / s.cpu[route][i] : null)).filter((x) => x != null)
+    return median(xs)
+  }
+  // Round-to-round spread: half the interquartile range relative to the median (robust to one disturbed round).
+  const spread = (name, route) => {
+    const xs = (by[name]?.samples[route] ?? []).filter(Number.isFinite).sort((a, b) => a - b)
+    const m = median(xs)
+    if (!m || xs.length < 2) return null
+    const q = (p) => {
+      const i = (xs.length - 1) * p
+      const lo = Math.floor(i)
+      return xs[lo] + (xs[Math.min(lo + 1, xs.length - 1)] - xs[lo]) * (i - lo)
+    }
+    return (q(0.75) - q(0.25)) / 2 / m
+  }
+  const head = (first) => `| ${first} | ${routes.map((r) => `GET /${r}`).join(' | ')} |\n|---|${routes.map(() => '--:').join('|')}|\n`
+  const L = []
+
+  L.push('## HTTP throughput\n\n')
+  L.push(`Median req/s of ${config.rounds} interleaved round${config.rounds > 1 ? 's' : ''} × ${config.duration} s ` +
+    `(after ${config.warmup} s warm-up per cell), autocannon ${config.connections} connections, pipelining ${config.pipelining}, ` +
+    (config.sessions > 1 ? `requests cycling through ${config.sessions.toLocaleString('en-US')} valid sessions` : 'every request carrying a valid session cookie') +
+    '. ± is half the interquartile range across rounds, relative to the median.\n\n')
+  L.push(`Machine: ${machine.nproc} CPUs, ${machine.model}, Node ${machine.node}, ${machine.os}, redis-server ${machine.redis}. ` +
+    (pinning
+      ? `Each server pinned to CPU ${config.serverCpu}, autocannon to CPU ${config.loadCpu}, redis-server to CPU ${config.redisCpu} (taskset).`
+      : '**Unpinned** (taskset unavailable): numbers are noisier.') + ` ${date.slice(0, 10)}, run took ${Math.round(seconds)} s.\n\n`)
+
+  L.push(head('subject'))
+  for (const s of live) {
+    L.push(`| ${s.meta.label} | ${routes.map((r) => {
+      const m = med(s.meta.name, r)
+      const sp = spread(s.meta.name, r)
+      return m == null ? '✗' : `${fmt(m)}${sp == null ? '' : ` ±${(sp * 100).toFixed(1)}%`}`
+    }).join(' | ')} |\n`)
+  }
+
+  L.push('\n### Ratios vs bare Fastify\n\n')
+  L.push(head('subject'))
+  for (const s of live) {
+    if (s.meta.name === 'bare') continue
+    L.push(`| ${s.meta.label} | ${routes.map((r) => fmtRatio(ratio(med(s.meta.name, r), med('bare', r)))).join(' | ')} |\n`)
+  }
+
+  const redisBacked = live.filter((s) => s.meta.store === 'redis' && s.meta.group !== 'floor')
+  if (by['redis-floor'] && redisBacked.length) {
+    L.push('\n### Ratios vs the Redis floor\n\n')
+    L.push(head('Redis-backed subject'))
+    for (const s of redisBacked) {
+      L.push(`| ${s.meta.label} | ${routes.map((r) => fmtRatio(ratio(med(s.meta.name, r), med('redis-floor', r)))).join(' | ')} |\n`)
+    }
+  }
+
+  const pairs = []
+  for (const ours of live.filter((s) => s.meta.group === 'lazy')) {
+    for (const peer of live.filter((s) => s.meta.group === 'peer' && s.meta.store === ours.meta.store)) pairs.push([ours, peer])
+  }
+  if (pairs.length) {
+    L.push('\n### fastify-lazy-session vs each peer (same kind of store; > 1 = ours faster)\n\n')
+    L.push(head('comparison'))
+    for (const [ours, peer] of pairs) {
+      L.push(`| ${ours.meta.label.replace('fastify-lazy-session · ', 'lazy ')} vs ${peer.meta.label} | ${routes.map((r) => fmtRatio(ratio(med(ours.meta.name, r), med(peer.meta.name, r)))).join(' | ')} |\n`)
+    }
+  }
+
+  L.push('\n### Targets\n\nThe last column is the same ratio computed on requests per server CPU-second (see below).\n\n')
+  L.push('| target | measured | required | | per server CPU-second |\n|---|--:|--:|---|--:|\n')
+  const targetResults = []
+  for (const t of TARGETS) {
+    if (!routes.includes(t.route) || !by[t.subject] || !by[t.base]) continue
+    const r = ratio(med(t.subject, t.route), med(t.base, t.route))
+    const ok = r != null && r >= t.min
+    // Borderline when the verdict could flip within the round-to-round spread of both cells.
+    const noise = (spread(t.subject, t.route) ?? 0) + (spread(t.base, t.route) ?? 0)
+    const borderline = r != null && Math.abs(r - t.min) / t.min < noise
+    targetResults.push({ ...t, r, ok })
+    const rc = ratio(capacity(t.subject, t.route), capacity(t.base, t.route))
+    L.push(`| ${t.what}: ${t.subject} /${t.route} vs ${t.base} | ${fmtRatio(r)} | ≥ ${t.min.toFixed(2)}× | ${ok ? 'PASS' : 'FAIL'}${borderline ? ' (within noise)' : ''} | ${fmtRatio(rc)} |\n`)
+  }
+
+  L.push('\n### Server CPU use during the measurement (median, 100% = the pinned core saturated)\n\n')
+  L.push(head('subject'))
+  for (const s of live) {
+    L.push(`| ${s.meta.label} | ${routes.map((r) => {
+      const c = median(s.cpu[r])
+      return c == null ? '—' : `${Math.round(c * 100)}%`
+    }).join(' | ')} |\n`)
+  }
+
+  L.push('\n### Requests per server CPU-second (median; the server-side cost per request, whatever the load)\n\n')
+  L.push(head('subject'))
+  for (const s of live) {
+    L.push(`| ${s.meta.label} | ${routes.map((r) => fmt(capacity(s.meta.name, r))).join(' | ')} |\n`)
+  }
+
+  L.push('\n### Set-Cookie sent in reply to a request that carries a valid session cookie\n\n')
+  L.push(head('subject'))
+  for (const s of live.filter((x) => x.meta.usesSession)) {
+    L.push(`| ${s.meta.label} | ${routes.map((r) => (s.setCookieOn[r] ? 'yes' : 'no')).join(' | ')} |\n`)
+  }
+
+  const problems = live.flatMap((s) => s.problems.map((p) => `${s.meta.name} ${p}`))
+  const foreign = median(stats.foreign)
+  if (foreign != null) {
+    notes.push(`Other processes on the machine used a median ${foreign.toFixed(2)} cores during the measurements; ` +
+      `${stats.retried} of ${stats.measurements} measurements were repeated after waiting ${Math.round(stats.waited)} s in all for a quieter machine, ` +
+      `${stats.noisy} remained disturbed (> ${config.maxForeign} cores of other load).`)
+  }
+  if (notes.length || problems.length) {
+    L.push('\n### Notes\n\n')
+    for (const n of [...notes, ...problems]) L.push(`- ${n}\n`)
+  }
+
+  const fails = targetResults.filter((t) => !t.ok)
+  console.error(`bench: targets ${targetResults.length - fails.length}/${targetResults.length} PASS${fails.length ? ' — FAIL: ' + fails.map((t) => `${t.subject} /${t.route} ${fmtRatio(t.r)} < ${t.min}×`).join(', ') : ''}`)
+  return L.join('')
+}
+
+/** `node bench/run.mjs --from bench/results/latest.json`: renders the report of a finished run again. */
+async function rerender (file) {
+  const { readFileSync } = await import('node:fs')
+  const json = JSON.parse(readFileSync(file, 'utf8'))
+  Object.assign(config, json.config, { output: config.output })
+  const live = json.subjects.map((s) => ({
+    meta: SUBJECTS.find((m) => m.name === s.name) ?? { name: s.name, label: s.label },
+    samples: s.samples,
+    cpu: s.serverCpu,
+    setCookieOn: s.setCookieOn,
+    problems: s.problems
+  }))
+  const report = buildReport({ live, machine: json.machine, notes: [], pinning: json.pinned, stats: json.stats, seconds: json.seconds ?? 0, date: json.date })
+  console.log(report + (json.micro ? '\n' + json.micro : ''))
+}
+
+if (process.argv[2] === '--from') {
+  rerender(process.argv[3] ?? join(RESULTS_DIR, 'latest.json')).catch((err) => { console.error(err); process.exit(1) })
+} else main().catch(async (err) => {
+  console.error(`bench: FAILED ${err?.stack ?? err}`)
+  await killAll()
+  process.exit(1)
+})

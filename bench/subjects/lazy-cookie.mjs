@@ -1,0 +1,9 @@
+// fastify-lazy-session with its CookieStore, from the build in dist/ (`npm run build`).
+// Routes load the session explicitly; /none never does.
+import session, { CookieStore } from '../../dist/index.js'
+import { lazyRoutes } from './routes.mjs'
+
+export async function setup (app, { secret }) {
+  await app.register(session, { secret, store: new CookieStore(), cookie: { secure: false } })
+  return lazyRoutes()
+}
