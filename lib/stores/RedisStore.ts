@@ -103,6 +103,10 @@ export class RedisStore implements SessionStore {
   #gcTtlMs: number
   #timeout: number
   #closed = false
+  /** operations not settled yet, oldest first from `#first` (settled ones may remain behind it) */
+  #deadlines: Deadline[] = []
+  #first = 0
+  #timer: NodeJS.Timeout | null = null
 
   constructor (options: RedisStoreOptions) {
     if (options === null || typeof options !== 'object') {
@@ -217,22 +221,74 @@ export class RedisStore implements SessionStore {
 
   /** Settles with `pending`, or rejects after `timeout` ms; errors never carry the session ID or key. */
   #bounded<T> (pending: Promise<T>, operation: string, id: string, key: string): Promise<T> {
-    const timeout = this.#timeout
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new SessionStoreUnavailableError(`RedisStore ${operation}: no reply from Redis within ${timeout} ms`))
-      }, timeout)
+      const deadline: Deadline = { at: performance.now() + this.#timeout, operation, reject, settled: false }
+      this.#watch(deadline)
       pending.then((value) => {
-        clearTimeout(timer)
+        deadline.settled = true
+        this.#trim()
         resolve(value)
       }, (error: Error) => {
-        clearTimeout(timer)
+        deadline.settled = true
+        this.#trim()
         // A new error: ioredis errors carry the command arguments (key and values) in `command`.
         const message = redact(redact(error.message, key, '<key>'), id, '<id>')
         reject(new SessionStoreUnavailableError(`RedisStore ${operation}: ${message}`))
       })
     })
   }
+
+  // Every operation has the same timeout, so deadlines come due in the order operations start: they wait in a
+  // queue under one timer, set for the oldest unsettled one (a timer per operation cost more than the rest of it).
+  // The queue holds at most the operations started within one timeout: by then its oldest has settled or failed.
+
+  #watch (deadline: Deadline): void {
+    this.#deadlines.push(deadline)
+    if (this.#timer === null) this.#arm()
+  }
+
+  /** Drops settled operations from the front; stops the timer when none is left. */
+  #trim (): void {
+    const deadlines = this.#deadlines
+    while (this.#first < deadlines.length && (deadlines[this.#first] as Deadline).settled) this.#first++
+    if (this.#first === deadlines.length) {
+      deadlines.length = 0
+      this.#first = 0
+      if (this.#timer !== null) {
+        clearTimeout(this.#timer)
+        this.#timer = null
+      }
+    }
+  }
+
+  #arm (): void {
+    const oldest = this.#deadlines[this.#first] as Deadline
+    this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(oldest.at - performance.now())))
+  }
+
+  /** Fails every operation past its deadline, then waits for the next one. */
+  readonly #expire = (): void => {
+    this.#timer = null
+    const now = performance.now()
+    const deadlines = this.#deadlines
+    for (let i = this.#first; i < deadlines.length; i++) {
+      const deadline = deadlines[i] as Deadline
+      if (deadline.at > now) break
+      // (rejecting an operation that settled already does nothing)
+      deadline.settled = true
+      deadline.reject(new SessionStoreUnavailableError(`RedisStore ${deadline.operation}: no reply from Redis within ${this.#timeout} ms`))
+    }
+    this.#trim()
+    if (this.#first < this.#deadlines.length) this.#arm()
+  }
+}
+
+/** An operation waiting for Redis, and when it fails with a timeout. */
+interface Deadline {
+  at: number
+  operation: string
+  reject: (error: Error) => void
+  settled: boolean
 }
 
 /**
