@@ -42,6 +42,22 @@ t.test('close() returns within the timeout while Redis is down', ownServer, asyn
   await t.rejects(store.load('id'), { code: 'FST_SESSION_STORE_UNAVAILABLE' }, 'closed for good: it does not reconnect')
 })
 
+t.test('Redis paused: each operation fails at its own deadline, not at an earlier one\'s', ownServer, async (t) => {
+  const server = await startRedis(t)
+  const client = connect(t, server, { maxRetriesPerRequest: null, enableOfflineQueue: true })
+  const store = new RedisStore({ client, prefix: uniquePrefix(), timeout: 400 })
+  await store.load('warm-up')
+  server.pause()
+  t.teardown(() => server.resume())
+  let laterSettled = false
+  const first = store.load('first')
+  await delay(250)
+  const later = store.load('later').finally(() => { laterSettled = true })
+  await t.rejects(first, { code: 'FST_SESSION_STORE_UNAVAILABLE' })
+  t.equal(laterSettled, false, 'the later operation is still waiting when the first one times out')
+  await within(3000, t.rejects(later, { code: 'FST_SESSION_STORE_UNAVAILABLE', message: /within 400 ms/ }))
+})
+
 t.test('Redis paused (SIGSTOP) mid-traffic: every operation fails within the timeout; after SIGCONT all succeed, data intact', ownServer, async (t) => {
   const server = await startRedis(t)
   // The client's worst case: retry forever and queue while disconnected. The store's timeout still bounds each call.

@@ -51,6 +51,12 @@ for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 const CACHE_CHARS = 1 << 20
 /** No sealed value is shorter than this many characters, so the character budget bounds the entries too. */
 const CACHE_ENTRIES = CACHE_CHARS / 128
+/**
+ * The cache is keyed by a value's version and nonce (the first 18 bytes, 24 characters): a random nonce is never
+ * sealed twice, and a short key is hashed in a fraction of the time of a 200-character value. A hit still requires
+ * the whole value to be equal.
+ */
+const KEY_CHARS = 24
 /** Nonces are cut from a pool refilled by one `randomFillSync` per 128 seals: a call per seal costs a quarter of the seal. */
 const NONCE_POOL_BYTES = NONCE_BYTES * 128
 
@@ -64,6 +70,8 @@ export function cookieSize (name: string, value: string): number {
  * come back). Never handed out: each hit gets its own copy of `data`.
  */
 interface CacheEntry {
+  /** the whole cookie value: the cache is keyed by its first KEY_CHARS only */
+  value: string
   plaintext: string
   opened: OpenedCookie | null
   stale: boolean
@@ -131,7 +139,7 @@ export class CookieStore {
     cipher.getAuthTag().copy(out, HEADER_BYTES + ciphertext.length)
     const value = out.toString('base64url')
     // the next request of this browser presents exactly this value
-    if (value.length <= this.maxSize) this.#cache.set(value, { plaintext, opened: null, stale: false })
+    if (value.length <= this.maxSize) this.#cache.set(value.slice(0, KEY_CHARS), { value, plaintext, opened: null, stale: false }, value.length)
     return value
   }
 
@@ -142,8 +150,8 @@ export class CookieStore {
   open (value: string): OpenedCookie | null {
     const keys = this.#ready()
     if (typeof value !== 'string' || value.length > this.maxSize) return null
-    const cached = this.#cache.get(value)
-    if (cached !== undefined) {
+    const cached = this.#cache.get(value.slice(0, KEY_CHARS))
+    if (cached !== undefined && cached.value === value) {
       cached.opened ??= decode(cached.plaintext, cached.stale) as OpenedCookie
       const { id, record: { data, createdAt, lastAccessAt, expiresAt }, stale } = cached.opened
       return { id, record: { data: new Map(data), createdAt, lastAccessAt, expiresAt }, stale }
@@ -164,7 +172,7 @@ export class CookieStore {
       if (opened === null) return null
       // the entry keeps its own copy: the caller owns (and may change) the Map it gets
       const { id, record } = opened
-      this.#cache.set(value, { plaintext: text, opened: { id, record: { ...record, data: new Map(record.data) }, stale }, stale })
+      this.#cache.set(value.slice(0, KEY_CHARS), { value, plaintext: text, opened: { id, record: { ...record, data: new Map(record.data) }, stale }, stale }, value.length)
       return opened
     }
     return null
