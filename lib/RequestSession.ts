@@ -286,12 +286,12 @@ export class RequestSession implements SessionControl {
       }
       const id = session.id ?? generateId()
       const expiresAt = rolling && lifetime > 0 ? now + lifetime : session.expiresAt
-      return () => this.#write(id, true, internals.changes(session, true), now, expiresAt)
+      return () => this.#write(id, true, internals.snapshot(session), now, expiresAt)
     }
-    const changes = internals.changes(session, false)
+    const changes = internals.changes(session)
     // Emptied by delete(): saved as deletions, so that keys another request added meanwhile are kept; the store
     // removes a session that the save leaves without data and resolves false (#write then clears the cookie).
-    if (empty && (runtime.store === null || changes.replace)) {
+    if (empty && (runtime.store === null || changes?.replace === true)) {
       return async () => {
         await this.#removeStored('destroy')
         if (this.#detached) return
@@ -299,14 +299,15 @@ export class RequestSession implements SessionControl {
         internals.reset(session, runtime.freshRecord(now))
       }
     }
-    const changed = changes.replace || changes.set.size > 0 || changes.delete.length > 0
     const idle = runtime.options.idleTimeout
     const activity = idle > 0 && now - session.lastAccessAt >= idle / 10
     const roll = rolling && !this.#rolled
-    if (!changed && !activity && !roll && !this.#touched && !this.#stale) return null
+    if (changes === null && !activity && !roll && !this.#touched && !this.#stale) return null
     const expiresAt = roll && lifetime > 0 ? now + lifetime : session.expiresAt
+    // Nothing changed: a touch (an empty change set) refreshes the times and the TTL only.
+    const update = changes ?? { replace: false, set: new Map<string, string>(), delete: [] }
     return async () => {
-      await this.#write(session.id as string, false, changes, now, expiresAt)
+      await this.#write(session.id as string, false, update, now, expiresAt)
       if (roll || this.#touched || this.#stale) this.#cookie = this.#cookie ?? 'set'
       this.#rolled ||= roll
       this.#touched = false

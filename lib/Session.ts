@@ -20,8 +20,10 @@ type Key<T> = keyof T & string
 /** The plugin's access to a session's private state. */
 export interface SessionInternals {
   create (control: SessionControl, serializer: Serializer, id: string | null, record: SessionRecord, reason: SessionReason): Session
-  /** What changed since load (or the last save); `full` lists every key and replaces the stored ones. */
-  changes (session: Session, full: boolean): SessionChanges
+  /** What changed since load (or the last save), or `null` when nothing did. */
+  changes (session: Session): SessionChanges | null
+  /** Every key, replacing the stored ones: what a new (or regenerated) session stores. */
+  snapshot (session: Session): SessionChanges
   /** The change set was stored: it becomes the new baseline. */
   committed (session: Session, changes: SessionChanges): void
   /** No key has a value (without building the key list). */
@@ -36,6 +38,13 @@ export interface SessionInternals {
 
 export let internals: SessionInternals
 
+/** One value as stored; a value the serializer cannot represent fails the request with a clear error. */
+function serializeValue (serializer: Serializer, key: string, value: unknown): string {
+  const text = serializer.serialize(value)
+  if (typeof text !== 'string') throw new TypeError(`the session value of "${key}" cannot be serialized`)
+  return text
+}
+
 /**
  * One user's session. Values are deserialized the first time they are read; a value that was read is
  * serialized again at save time, so a nested mutation is saved too.
@@ -47,8 +56,8 @@ export class Session<T extends SessionData = SessionData> {
   #raw: Map<string, string>
   /** key → value read or set in this request */
   readonly #values = new Map<string, unknown>()
-  /** stored keys deleted in this request */
-  readonly #deleted = new Set<string>()
+  /** stored keys deleted in this request (`null` until one is: most requests delete nothing) */
+  #deleted: Set<string> | null = null
   /** `clear()` was called: the stored keys are gone */
   #cleared = false
   #id: string | null
@@ -86,7 +95,7 @@ export class Session<T extends SessionData = SessionData> {
   /** The value of `key`, or `undefined`. */
   get<K extends Key<T>> (key: K): T[K] | undefined {
     if (this.#values.has(key)) return this.#values.get(key) as T[K]
-    if (this.#cleared || this.#deleted.has(key)) return undefined
+    if (this.#cleared || this.#deleted?.has(key) === true) return undefined
     const text = this.#raw.get(key)
     if (text === undefined) return undefined
     const value = this.#serializer.deserialize(text)
@@ -99,26 +108,26 @@ export class Session<T extends SessionData = SessionData> {
     if (typeof key !== 'string') throw new TypeError('session keys are strings')
     if (value === undefined) return this.delete(key)
     this.#values.set(key, value)
-    this.#deleted.delete(key)
+    this.#deleted?.delete(key)
     return this
   }
 
   /** Removes `key`. */
   delete (key: Key<T>): this {
     this.#values.delete(key)
-    if (!this.#cleared && this.#raw.has(key)) this.#deleted.add(key)
+    if (!this.#cleared && this.#raw.has(key)) (this.#deleted ??= new Set()).add(key)
     return this
   }
 
   /** Whether `key` has a value. */
   has (key: Key<T>): boolean {
-    return this.#values.has(key) || (!this.#cleared && !this.#deleted.has(key) && this.#raw.has(key))
+    return this.#values.has(key) || (!this.#cleared && this.#deleted?.has(key) !== true && this.#raw.has(key))
   }
 
   /** Removes every key; an emptied session is removed from the store and its cookie deleted. */
   clear (): this {
     this.#values.clear()
-    this.#deleted.clear()
+    this.#deleted = null
     this.#cleared = true
     return this
   }
@@ -127,7 +136,7 @@ export class Session<T extends SessionData = SessionData> {
   keys (): Array<Key<T>> {
     const keys = new Set(this.#values.keys())
     if (!this.#cleared) {
-      for (const key of this.#raw.keys()) if (!this.#deleted.has(key)) keys.add(key)
+      for (const key of this.#raw.keys()) if (this.#deleted?.has(key) !== true) keys.add(key)
     }
     return [...keys] as Array<Key<T>>
   }
@@ -171,34 +180,38 @@ export class Session<T extends SessionData = SessionData> {
   static {
     internals = {
       create: (control, serializer, id, record, reason) => new Session(control, serializer, id, record, reason),
-      changes (session, full) {
-        const set = new Map<string, string>()
-        const deleted: string[] = []
-        const replace = full || session.#cleared
+      changes (session) {
+        const replace = session.#cleared
+        // Allocated on the first change: a request that only reads allocates nothing here.
+        let set: Map<string, string> | null = null
         for (const [key, value] of session.#values) {
-          const text = session.#serializer.serialize(value)
-          if (typeof text !== 'string') throw new TypeError(`the session value of "${key}" cannot be serialized`)
-          if (replace || session.#raw.get(key) !== text) set.set(key, text)
+          const text = serializeValue(session.#serializer, key, value)
+          if (replace || session.#raw.get(key) !== text) (set ??= new Map()).set(key, text)
         }
-        if (full && !session.#cleared) {
+        const deleted = replace || session.#deleted === null ? [] : [...session.#deleted]
+        if (!replace && set === null && deleted.length === 0) return null
+        return { replace, set: set ?? new Map(), delete: deleted }
+      },
+      snapshot (session) {
+        const set = new Map<string, string>()
+        for (const [key, value] of session.#values) set.set(key, serializeValue(session.#serializer, key, value))
+        if (!session.#cleared) {
           for (const [key, text] of session.#raw) {
-            if (!session.#deleted.has(key) && !set.has(key)) set.set(key, text)
+            if (session.#deleted?.has(key) !== true && !set.has(key)) set.set(key, text)
           }
-        } else if (!replace) {
-          deleted.push(...session.#deleted)
         }
-        return { replace, set, delete: deleted }
+        return { replace: true, set, delete: [] }
       },
       committed (session, changes) {
         if (changes.replace) session.#raw = new Map()
         for (const key of changes.delete) session.#raw.delete(key)
         for (const [key, text] of changes.set) session.#raw.set(key, text)
         session.#cleared = false
-        session.#deleted.clear()
+        session.#deleted = null
       },
       isEmpty (session) {
         // #deleted only ever holds stored keys, so the stored keys left are #raw.size - #deleted.size.
-        return session.#values.size === 0 && (session.#cleared || session.#raw.size === session.#deleted.size)
+        return session.#values.size === 0 && (session.#cleared || session.#raw.size === (session.#deleted?.size ?? 0))
       },
       record (session) {
         return { data: session.#raw, createdAt: session.#createdAt, lastAccessAt: session.#lastAccessAt, expiresAt: session.#expiresAt }
@@ -213,7 +226,7 @@ export class Session<T extends SessionData = SessionData> {
       reset (session, record) {
         session.#raw = record.data
         session.#values.clear()
-        session.#deleted.clear()
+        session.#deleted = null
         session.#cleared = false
         session.#id = null
         session.#isNew = true

@@ -29,6 +29,16 @@ t.test('get, set, delete, has, clear, keys and data behave like a map of copies'
       t.same(session.keys().sort(), result.keys, 'deleting a missing key changes nothing')
       return result
     })
+    app.post('/delete-stored', async (request) => {
+      const session = await request.loadSession()
+      session.delete('a')
+      t.equal(session.has('a'), false, 'a deleted stored key is gone')
+      t.equal(session.get('a'), undefined)
+      t.same(session.keys(), ['b'], 'and not listed')
+      session.set('a', 'back').delete('a')
+      t.equal(session.has('a'), false, 'set then deleted again')
+      return session.keys()
+    })
     app.post('/clear-then-set', async (request) => {
       const session = await request.loadSession()
       session.clear()
@@ -43,6 +53,8 @@ t.test('get, set, delete, has, clear, keys and data behave like a map of copies'
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/' }))?.header as string
   t.same((await app.inject({ url: '/', headers: { cookie } })).json(), { keys: ['a', 'b'], hasA: true, hasX: false, x: null, data: { a: 1, b: { nested: [1] } } })
+  t.same((await app.inject({ method: 'POST', url: '/delete-stored', headers: { cookie } })).json(), ['b'])
+  t.same((await app.inject({ url: '/', headers: { cookie } })).json().data, { b: { nested: [1] } }, 'the deletion was saved')
   t.same((await app.inject({ method: 'POST', url: '/clear-then-set', headers: { cookie } })).json(), ['c'])
   t.same((await app.inject({ url: '/', headers: { cookie } })).json().data, { c: 3 }, 'clear() replaced the stored keys')
 })
