@@ -47,6 +47,10 @@ for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
  * Opened sessions are remembered by cookie value, up to this many characters of values in all: a browser sends
  * the same value until a response changes it, and one AES-GCM open costs more than the rest of a session read.
  * Worst case about twice this in memory (the values plus their decoded data).
+ *
+ * Values are remembered when they are first opened, not when they are sealed: behind a load balancer the next
+ * request of a browser mostly reaches another process, and remembering every sealed value cost each write more
+ * (in the garbage collector: every entry outlives the young generation) than the one decryption it could save.
  */
 const CACHE_CHARS = 1 << 20
 /** No sealed value is shorter than this many characters, so the character budget bounds the entries too. */
@@ -65,16 +69,11 @@ export function cookieSize (name: string, value: string): number {
   return Buffer.byteLength(name) + 1 + Buffer.byteLength(value)
 }
 
-/**
- * A remembered value: the plaintext it seals, decoded on the first hit (a value this process sealed may never
- * come back). Never handed out: each hit gets its own copy of `data`.
- */
+/** A remembered value and what it opened to. Never handed out: each hit gets its own copy of `data`. */
 interface CacheEntry {
   /** the whole cookie value: the cache is keyed by its first KEY_CHARS only */
   value: string
-  plaintext: string
-  opened: OpenedCookie | null
-  stale: boolean
+  opened: OpenedCookie
 }
 
 /**
@@ -128,8 +127,7 @@ export class CookieStore {
     const nonce = this.#nonce()
     const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES })
     cipher.setAAD(AAD)
-    const plaintext = JSON.stringify(payload)
-    const ciphertext = cipher.update(plaintext, 'utf8')
+    const ciphertext = cipher.update(JSON.stringify(payload), 'utf8')
     cipher.final()
 
     const out = Buffer.allocUnsafe(OVERHEAD + ciphertext.length)
@@ -137,10 +135,7 @@ export class CookieStore {
     nonce.copy(out, 1)
     ciphertext.copy(out, HEADER_BYTES)
     cipher.getAuthTag().copy(out, HEADER_BYTES + ciphertext.length)
-    const value = out.toString('base64url')
-    // the next request of this browser presents exactly this value
-    if (value.length <= this.maxSize) this.#cache.set(value.slice(0, KEY_CHARS), { value, plaintext, opened: null, stale: false }, value.length)
-    return value
+    return out.toString('base64url')
   }
 
   /**
@@ -152,7 +147,6 @@ export class CookieStore {
     if (typeof value !== 'string' || value.length > this.maxSize) return null
     const cached = this.#cache.get(value.slice(0, KEY_CHARS))
     if (cached !== undefined && cached.value === value) {
-      cached.opened ??= decode(cached.plaintext, cached.stale) as OpenedCookie
       const { id, record: { data, createdAt, lastAccessAt, expiresAt }, stale } = cached.opened
       return { id, record: { data: new Map(data), createdAt, lastAccessAt, expiresAt }, stale }
     }
@@ -166,13 +160,11 @@ export class CookieStore {
     for (let i = 0; i < keys.length; i++) {
       const plaintext = decrypt(keys[i] as KeyObject, nonce, ciphertext, tag)
       if (plaintext === null) continue
-      const text = plaintext.toString('utf8')
-      const stale = i > 0
-      const opened = decode(text, stale)
+      const opened = decode(plaintext.toString('utf8'), i > 0)
       if (opened === null) return null
       // the entry keeps its own copy: the caller owns (and may change) the Map it gets
-      const { id, record } = opened
-      this.#cache.set(value.slice(0, KEY_CHARS), { value, plaintext: text, opened: { id, record: { ...record, data: new Map(record.data) }, stale }, stale }, value.length)
+      const { id, record, stale } = opened
+      this.#cache.set(value.slice(0, KEY_CHARS), { value, opened: { id, record: { ...record, data: new Map(record.data) }, stale } }, value.length)
       return opened
     }
     return null
