@@ -4,10 +4,11 @@
 // Every subject runs in its own server process pinned to one core (taskset -c 1); autocannon runs in
 // another process pinned to the other core (taskset -c 0). After a warm-up of every subject × route,
 // rounds are interleaved (round 1: A B C …, round 2: A B C …) so machine drift hits every subject
-// alike, and the table reports the median req/s per cell.
+// alike. The table reports the median req/s per cell; every ratio is the median of the per-round ratios
+// (A's sample over B's sample of the same round), so a slow phase of the machine cancels out.
 //
 // Environment (defaults in brackets; BENCH_QUICK=1 gives a ~1 minute smoke run):
-//   BENCH_DURATION [3]   seconds per measurement        BENCH_ROUNDS [5]      interleaved rounds
+//   BENCH_DURATION [2]   seconds per measurement        BENCH_ROUNDS [7]      interleaved rounds
 //   BENCH_WARMUP [2]     seconds of warm-up per cell    BENCH_CONNECTIONS [50]
 //   BENCH_PIPELINING [1] (browsers and proxies do not pipeline; see the README, Benchmarks)
 //   BENCH_PAUSE_MS [250] pause between measurements
@@ -52,8 +53,8 @@ const config = {
   maxForeign: num('BENCH_MAX_FOREIGN', 0.15),
   retries: Math.floor(num('BENCH_RETRIES', QUICK ? 0 : 2)),
   quietBudget: num('BENCH_QUIET_BUDGET', QUICK ? 10 : 60),
-  duration: num('BENCH_DURATION', QUICK ? 1 : 3),
-  rounds: Math.max(1, Math.floor(num('BENCH_ROUNDS', QUICK ? 1 : 5))),
+  duration: num('BENCH_DURATION', QUICK ? 1 : 2),
+  rounds: Math.max(1, Math.floor(num('BENCH_ROUNDS', QUICK ? 1 : 7))),
   warmup: num('BENCH_WARMUP', QUICK ? 0.5 : 2),
   connections: Math.max(1, Math.floor(num('BENCH_CONNECTIONS', 50))),
   pipelining: Math.max(1, Math.floor(num('BENCH_PIPELINING', 1))),
@@ -71,7 +72,6 @@ if (config.duration <= 0) throw new Error('BENCH_DURATION must be > 0')
 
 const log = (...args) => console.error(...args)
 const fmt = (n) => (n == null ? '—' : Math.round(n).toLocaleString('en-US'))
-const ratio = (a, b) => (a == null || b == null || b === 0 ? null : a / b)
 const fmtRatio = (r) => (r == null ? '—' : r.toFixed(2) + '×')
 
 async function main () {
@@ -204,6 +204,9 @@ async function main () {
           s.cpu[route].push(r.serverCpu)
           log(`[${round}/${config.rounds}] /${route.padEnd(5)} ${s.meta.name.padEnd(16)} ${fmt(r.rps).padStart(7)} req/s  p99 ${r.latencyP99} ms  server CPU ${r.serverCpu == null ? '?' : Math.round(r.serverCpu * 100) + '%'}  others ${r.foreign == null ? '?' : r.foreign.toFixed(2) + ' cores'}${r.noisy ? ' (noisy)' : ''}`)
         } catch (err) {
+          // a hole, so that sample i of every subject stays the one of round i + 1
+          s.samples[route].push(null)
+          s.cpu[route].push(null)
           s.problems.push(`round ${round} /${route}: ${err.message}`)
           log(`[${round}/${config.rounds}] /${route} ${s.meta.name}: ERROR ${err.message}`)
         }
@@ -276,16 +279,21 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
   const routes = config.routes
   const by = Object.fromEntries(live.map((s) => [s.meta.name, s]))
   const med = (name, route) => (by[name] ? median(by[name].samples[route]) : null)
+  // A over B: the median of the per-round ratios (both measured within one round, seconds apart), so that a slow
+  // or fast phase of a shared machine, which moves every subject of a round alike, cancels out.
+  const perRound = (xs, ys) => xs.map((x, i) => (x != null && ys[i] ? x / ys[i] : null))
+  const paired = (xs, ys) => median(perRound(xs, ys))
+  const rel = (a, b, route) => (by[a] && by[b] ? paired(by[a].samples[route], by[b].samples[route]) : null)
   // Requests per server CPU-second: the server-side cost, less sensitive to an unsaturated server core.
-  const capacity = (name, route) => {
+  const perCpu = (name, route) => {
     const s = by[name]
-    if (!s) return null
-    const xs = s.samples[route].map((rps, i) => (s.cpu[route][i] ? rps / s.cpu[route][i] : null)).filter((x) => x != null)
-    return median(xs)
+    return s ? s.samples[route].map((rps, i) => (rps != null && s.cpu[route][i] ? rps / s.cpu[route][i] : null)) : null
   }
+  const capacity = (name, route) => median(perCpu(name, route) ?? [])
   // Round-to-round spread: half the interquartile range relative to the median (robust to one disturbed round).
-  const spread = (name, route) => {
-    const xs = (by[name]?.samples[route] ?? []).filter(Number.isFinite).sort((a, b) => a - b)
+  const spread = (name, route) => spreadOf(by[name]?.samples[route] ?? [])
+  const spreadOf = (values) => {
+    const xs = values.filter(Number.isFinite).sort((a, b) => a - b)
     const m = median(xs)
     if (!m || xs.length < 2) return null
     const q = (p) => {
@@ -302,7 +310,9 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
   L.push(`Median req/s of ${config.rounds} interleaved round${config.rounds > 1 ? 's' : ''} × ${config.duration} s ` +
     `(after ${config.warmup} s warm-up per cell), autocannon ${config.connections} connections, pipelining ${config.pipelining}, ` +
     (config.sessions > 1 ? `requests cycling through ${config.sessions.toLocaleString('en-US')} valid sessions` : 'every request carrying a valid session cookie') +
-    '. ± is half the interquartile range across rounds, relative to the median.\n\n')
+    '. ± is half the interquartile range across rounds, relative to the median. Every ratio below is the median of ' +
+    'the per-round ratios (the two subjects\' samples of the same round), so that a slow or fast phase of the machine, ' +
+    'which moves every subject of a round alike, cancels out; it can differ from the ratio of the medians above.\n\n')
   L.push(`Machine: ${machine.nproc} CPUs, ${machine.model}, Node ${machine.node}, ${machine.os}, redis-server ${machine.redis}. ` +
     (pinning
       ? `Each server pinned to CPU ${config.serverCpu}, autocannon to CPU ${config.loadCpu}, redis-server to CPU ${config.redisCpu} (taskset).`
@@ -321,7 +331,7 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
   L.push(head('subject'))
   for (const s of live) {
     if (s.meta.name === 'bare') continue
-    L.push(`| ${s.meta.label} | ${routes.map((r) => fmtRatio(ratio(med(s.meta.name, r), med('bare', r)))).join(' | ')} |\n`)
+    L.push(`| ${s.meta.label} | ${routes.map((r) => fmtRatio(rel(s.meta.name, 'bare', r))).join(' | ')} |\n`)
   }
 
   const redisBacked = live.filter((s) => s.meta.store === 'redis' && s.meta.group !== 'floor')
@@ -329,7 +339,7 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
     L.push('\n### Ratios vs the Redis floor\n\n')
     L.push(head('Redis-backed subject'))
     for (const s of redisBacked) {
-      L.push(`| ${s.meta.label} | ${routes.map((r) => fmtRatio(ratio(med(s.meta.name, r), med('redis-floor', r)))).join(' | ')} |\n`)
+      L.push(`| ${s.meta.label} | ${routes.map((r) => fmtRatio(rel(s.meta.name, 'redis-floor', r))).join(' | ')} |\n`)
     }
   }
 
@@ -341,7 +351,7 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
     L.push('\n### fastify-lazy-session vs each peer (same kind of store; > 1 = ours faster)\n\n')
     L.push(head('comparison'))
     for (const [ours, peer] of pairs) {
-      L.push(`| ${ours.meta.label.replace('fastify-lazy-session · ', 'lazy ')} vs ${peer.meta.label} | ${routes.map((r) => fmtRatio(ratio(med(ours.meta.name, r), med(peer.meta.name, r)))).join(' | ')} |\n`)
+      L.push(`| ${ours.meta.label.replace('fastify-lazy-session · ', 'lazy ')} vs ${peer.meta.label} | ${routes.map((r) => fmtRatio(rel(ours.meta.name, peer.meta.name, r))).join(' | ')} |\n`)
     }
   }
 
@@ -350,13 +360,13 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
   const targetResults = []
   for (const t of TARGETS) {
     if (!routes.includes(t.route) || !by[t.subject] || !by[t.base]) continue
-    const r = ratio(med(t.subject, t.route), med(t.base, t.route))
+    const r = rel(t.subject, t.base, t.route)
     const ok = r != null && r >= t.min
-    // Borderline when the verdict could flip within the round-to-round spread of both cells.
-    const noise = (spread(t.subject, t.route) ?? 0) + (spread(t.base, t.route) ?? 0)
+    // Borderline when the verdict could flip within the round-to-round spread of the per-round ratios.
+    const noise = spreadOf(perRound(by[t.subject].samples[t.route], by[t.base].samples[t.route])) ?? 0
     const borderline = r != null && Math.abs(r - t.min) / t.min < noise
     targetResults.push({ ...t, r, ok })
-    const rc = ratio(capacity(t.subject, t.route), capacity(t.base, t.route))
+    const rc = by[t.subject] && by[t.base] ? paired(perCpu(t.subject, t.route), perCpu(t.base, t.route)) : null
     L.push(`| ${t.what}: ${t.subject} /${t.route} vs ${t.base} | ${fmtRatio(r)} | ≥ ${t.min.toFixed(2)}× | ${ok ? 'PASS' : 'FAIL'}${borderline ? ' (within noise)' : ''} | ${fmtRatio(rc)} |\n`)
   }
 
