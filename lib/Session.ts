@@ -188,9 +188,9 @@ export class Session<T extends SessionData = SessionData> {
           const text = serializeValue(session.#serializer, key, value)
           if (replace || session.#raw.get(key) !== text) (set ??= new Map()).set(key, text)
         }
-        const deleted = replace || session.#deleted === null ? [] : [...session.#deleted]
-        if (!replace && set === null && deleted.length === 0) return null
-        return { replace, set: set ?? new Map(), delete: deleted }
+        const deleted = replace || session.#deleted === null || session.#deleted.size === 0 ? null : [...session.#deleted]
+        if (!replace && set === null && deleted === null) return null
+        return { replace, set: set ?? new Map(), delete: deleted ?? [] }
       },
       snapshot (session) {
         const set = new Map<string, string>()
