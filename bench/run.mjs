@@ -4,12 +4,14 @@
 // Every subject runs in its own server process pinned to one core (taskset -c 1); autocannon runs in
 // another process pinned to the other core (taskset -c 0). After a warm-up of every subject × route,
 // rounds are interleaved (round 1: A B C …, round 2: A B C …) so machine drift hits every subject
-// alike. The table reports the median req/s per cell; every ratio is the median of the per-round ratios
-// (A's sample over B's sample of the same round), so a slow phase of the machine cancels out.
+// alike. Bare Fastify is measured again after every two subjects (B S1 S2 B S3 S4 B …): the table reports the
+// median req/s per cell, and every ratio is a median over the rounds of ratios to the bare sample measured right
+// next to each sample, so a slow or fast phase of the machine (seconds long on shared VMs) cancels out.
 //
 // Environment (defaults in brackets; BENCH_QUICK=1 gives a ~1 minute smoke run):
-//   BENCH_DURATION [2]   seconds per measurement        BENCH_ROUNDS [7]      interleaved rounds
+//   BENCH_DURATION [1.5] seconds per measurement        BENCH_ROUNDS [7]      interleaved rounds
 //   BENCH_WARMUP [2]     seconds of warm-up per cell    BENCH_CONNECTIONS [50]
+//   BENCH_REWARM [0.5]   seconds of discarded load right before every sample (caches warm, however often a subject runs)
 //   BENCH_PIPELINING [1] (browsers and proxies do not pipeline; see the README, Benchmarks)
 //   BENCH_PAUSE_MS [250] pause between measurements
 //   BENCH_MAX_FOREIGN [0.15] cores other processes may use during a measurement before it is repeated
@@ -53,9 +55,10 @@ const config = {
   maxForeign: num('BENCH_MAX_FOREIGN', 0.15),
   retries: Math.floor(num('BENCH_RETRIES', QUICK ? 0 : 2)),
   quietBudget: num('BENCH_QUIET_BUDGET', QUICK ? 10 : 60),
-  duration: num('BENCH_DURATION', QUICK ? 1 : 2),
+  duration: num('BENCH_DURATION', QUICK ? 1 : 1.5),
   rounds: Math.max(1, Math.floor(num('BENCH_ROUNDS', QUICK ? 1 : 7))),
   warmup: num('BENCH_WARMUP', QUICK ? 0.5 : 2),
+  rewarm: num('BENCH_REWARM', 0.5),
   connections: Math.max(1, Math.floor(num('BENCH_CONNECTIONS', 50))),
   pipelining: Math.max(1, Math.floor(num('BENCH_PIPELINING', 1))),
   pauseMs: num('BENCH_PAUSE_MS', QUICK ? 100 : 250),
@@ -108,7 +111,9 @@ async function main () {
     try {
       const server = await startServer(meta.name, { cpu: config.serverCpu, redisUrl: redis?.url ?? '' })
       const session = await prepareSession(server, meta, config.sessions)
-      live.push({ meta, server, ...session, samples: Object.fromEntries(config.routes.map((r) => [r, []])), cpu: Object.fromEntries(config.routes.map((r) => [r, []])), problems: [] })
+      const perRoute = () => Object.fromEntries(config.routes.map((r) => [r, []]))
+      // ref / refCpu: the sample of bare Fastify measured next to this subject's sample, one per round
+      live.push({ meta, server, ...session, samples: perRoute(), cpu: perRoute(), ref: perRoute(), refCpu: perRoute(), problems: [] })
       log(`bench: ${meta.name} listening on ${server.port}, cookie ${session.cookie.length} bytes${config.sessions > 1 ? `, ${session.cookies.length} sessions` : ''}`)
     } catch (err) {
       notes.push(`${meta.name} could not run: ${String(err.message).split('\n')[0]}`)
@@ -192,25 +197,54 @@ async function main () {
     }
   }
 
-  // Interleaved rounds.
+  /** One measurement of `s` in this round: its req/s and req/s per server CPU-second, or nulls (a hole). */
+  async function sample (s, route, round) {
+    try {
+      // Re-warm, discarded: a server that ran a moment ago has warm caches, one that waited half a minute has not,
+      // and bare Fastify runs far more often than the others.
+      if (config.rewarm > 0) await measure(s, route, config.rewarm, { retry: false })
+      const r = await measure(s, route, config.duration)
+      log(`[${round}/${config.rounds}] /${route.padEnd(5)} ${s.meta.name.padEnd(16)} ${fmt(r.rps).padStart(7)} req/s  p99 ${r.latencyP99} ms  server CPU ${r.serverCpu == null ? '?' : Math.round(r.serverCpu * 100) + '%'}  others ${r.foreign == null ? '?' : r.foreign.toFixed(2) + ' cores'}${r.noisy ? ' (noisy)' : ''}`)
+      return { rps: r.rps, cpu: r.serverCpu }
+    } catch (err) {
+      s.problems.push(`round ${round} /${route}: ${err.message}`)
+      log(`[${round}/${config.rounds}] /${route} ${s.meta.name}: ERROR ${err.message}`)
+      return { rps: null, cpu: null }
+    } finally {
+      await sleep(config.pauseMs)
+    }
+  }
+  const perCpuOf = (m) => (m.rps != null && m.cpu ? m.rps / m.cpu : null)
+
+  // Interleaved rounds. The machine's speed changes within seconds on shared VMs, so bare Fastify (the
+  // reference) is measured again after every two subjects: B S1 S2 B S3 S4 B …, and each subject's sample is
+  // paired with the bare sample right next to it (S1 with the B before it, S2 with the B after it).
+  const ref = live.find((s) => s.meta.name === 'bare') ?? null
   for (let round = 1; round <= config.rounds; round++) {
     for (const route of config.routes) {
       // Rotate the starting subject each round so none is always first after a route change.
-      const order = live.map((_, i) => live[(i + round - 1) % live.length])
-      for (const s of order) {
-        try {
-          const r = await measure(s, route, config.duration)
-          s.samples[route].push(r.rps)
-          s.cpu[route].push(r.serverCpu)
-          log(`[${round}/${config.rounds}] /${route.padEnd(5)} ${s.meta.name.padEnd(16)} ${fmt(r.rps).padStart(7)} req/s  p99 ${r.latencyP99} ms  server CPU ${r.serverCpu == null ? '?' : Math.round(r.serverCpu * 100) + '%'}  others ${r.foreign == null ? '?' : r.foreign.toFixed(2) + ' cores'}${r.noisy ? ' (noisy)' : ''}`)
-        } catch (err) {
-          // a hole, so that sample i of every subject stays the one of round i + 1
-          s.samples[route].push(null)
-          s.cpu[route].push(null)
-          s.problems.push(`round ${round} /${route}: ${err.message}`)
-          log(`[${round}/${config.rounds}] /${route} ${s.meta.name}: ERROR ${err.message}`)
+      const others = live.filter((s) => s !== ref)
+      const order = others.map((_, i) => others[(i + round - 1) % others.length])
+      const measureRef = async () => {
+        const b = await sample(ref, route, round)
+        ref.samples[route].push(b.rps)
+        ref.cpu[route].push(b.cpu)
+        return b
+      }
+      let last = ref ? await measureRef() : null
+      for (let k = 0; k < order.length; k += 2) {
+        const [s1, s2] = order.slice(k, k + 2)
+        const before = last
+        const first = await sample(s1, route, round)
+        const second = s2 ? await sample(s2, route, round) : null
+        if (ref && s2) last = await measureRef()
+        for (const [s, m, b] of [[s1, first, before], [s2, second, last]]) {
+          if (!s) continue
+          s.samples[route].push(m.rps)
+          s.cpu[route].push(m.cpu)
+          s.ref[route].push(b?.rps ?? null)
+          s.refCpu[route].push(b ? perCpuOf(b) : null)
         }
-        await sleep(config.pauseMs)
       }
     }
   }
@@ -233,7 +267,7 @@ async function main () {
     machine,
     pinned: pinning,
     stats,
-    subjects: live.map((s) => ({ name: s.meta.name, label: s.meta.label, samples: s.samples, serverCpu: s.cpu, setCookieOn: s.setCookieOn, problems: s.problems })),
+    subjects: live.map((s) => ({ name: s.meta.name, label: s.meta.label, samples: s.samples, serverCpu: s.cpu, ref: s.ref, refCpu: s.refCpu, setCookieOn: s.setCookieOn, problems: s.problems })),
     micro
   }, null, 2))
   const text = report + (micro ? '\n' + micro : '')
@@ -279,17 +313,31 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
   const routes = config.routes
   const by = Object.fromEntries(live.map((s) => [s.meta.name, s]))
   const med = (name, route) => (by[name] ? median(by[name].samples[route]) : null)
-  // A over B: the median of the per-round ratios (both measured within one round, seconds apart), so that a slow
-  // or fast phase of a shared machine, which moves every subject of a round alike, cancels out.
-  const perRound = (xs, ys) => xs.map((x, i) => (x != null && ys[i] ? x / ys[i] : null))
-  const paired = (xs, ys) => median(perRound(xs, ys))
-  const rel = (a, b, route) => (by[a] && by[b] ? paired(by[a].samples[route], by[b].samples[route]) : null)
   // Requests per server CPU-second: the server-side cost, less sensitive to an unsaturated server core.
   const perCpu = (name, route) => {
     const s = by[name]
     return s ? s.samples[route].map((rps, i) => (rps != null && s.cpu[route][i] ? rps / s.cpu[route][i] : null)) : null
   }
   const capacity = (name, route) => median(perCpu(name, route) ?? [])
+  const perRound = (xs, ys) => xs.map((x, i) => (x != null && ys[i] ? x / ys[i] : null))
+  // A subject's samples over the bare Fastify sample measured next to each (one per round), or null without them.
+  const normalised = (name, route, cpu) => {
+    const s = by[name]
+    const refs = cpu ? s.refCpu?.[route] : s.ref?.[route]
+    return refs?.some((x) => x != null) ? perRound(cpu ? perCpu(name, route) : s.samples[route], refs) : null
+  }
+  // A over B, round by round: A's sample over the bare sample next to it, over the same for B (B = bare: just A's
+  // normalised sample), so that a slow or fast phase of a shared machine cancels out. Without bare in the run, A's
+  // sample over B's sample of the same round.
+  const ratios = (a, b, route, cpu = false) => {
+    if (!by[a] || !by[b]) return []
+    const na = normalised(a, route, cpu)
+    if (na && b === 'bare') return na
+    const nb = normalised(b, route, cpu)
+    if (na && nb) return perRound(na, nb)
+    return perRound(cpu ? perCpu(a, route) : by[a].samples[route], cpu ? perCpu(b, route) : by[b].samples[route])
+  }
+  const rel = (a, b, route, cpu = false) => median(ratios(a, b, route, cpu))
   // Round-to-round spread: half the interquartile range relative to the median (robust to one disturbed round).
   const spread = (name, route) => spreadOf(by[name]?.samples[route] ?? [])
   const spreadOf = (values) => {
@@ -310,9 +358,12 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
   L.push(`Median req/s of ${config.rounds} interleaved round${config.rounds > 1 ? 's' : ''} × ${config.duration} s ` +
     `(after ${config.warmup} s warm-up per cell), autocannon ${config.connections} connections, pipelining ${config.pipelining}, ` +
     (config.sessions > 1 ? `requests cycling through ${config.sessions.toLocaleString('en-US')} valid sessions` : 'every request carrying a valid session cookie') +
-    '. ± is half the interquartile range across rounds, relative to the median. Every ratio below is the median of ' +
-    'the per-round ratios (the two subjects\' samples of the same round), so that a slow or fast phase of the machine, ' +
-    'which moves every subject of a round alike, cancels out; it can differ from the ratio of the medians above.\n\n')
+    '. ± is half the interquartile range across rounds, relative to the median. ' +
+    (by.bare?.ref
+      ? 'Bare Fastify is measured again after every two subjects, and every ratio below is a median over the rounds of ' +
+        'ratios to the bare sample measured next to each sample (A/B = (A/bare beside A) / (B/bare beside B)), so that a ' +
+        'slow or fast phase of the machine cancels out; it can differ from the ratio of the medians above.\n\n'
+      : 'Every ratio below is the median of the per-round ratios (the two subjects\' samples of the same round).\n\n'))
   L.push(`Machine: ${machine.nproc} CPUs, ${machine.model}, Node ${machine.node}, ${machine.os}, redis-server ${machine.redis}. ` +
     (pinning
       ? `Each server pinned to CPU ${config.serverCpu}, autocannon to CPU ${config.loadCpu}, redis-server to CPU ${config.redisCpu} (taskset).`
@@ -363,10 +414,10 @@ function buildReport ({ live, machine, notes, pinning, stats, seconds, date = ne
     const r = rel(t.subject, t.base, t.route)
     const ok = r != null && r >= t.min
     // Borderline when the verdict could flip within the round-to-round spread of the per-round ratios.
-    const noise = spreadOf(perRound(by[t.subject].samples[t.route], by[t.base].samples[t.route])) ?? 0
+    const noise = spreadOf(ratios(t.subject, t.base, t.route)) ?? 0
     const borderline = r != null && Math.abs(r - t.min) / t.min < noise
     targetResults.push({ ...t, r, ok })
-    const rc = by[t.subject] && by[t.base] ? paired(perCpu(t.subject, t.route), perCpu(t.base, t.route)) : null
+    const rc = rel(t.subject, t.base, t.route, true)
     L.push(`| ${t.what}: ${t.subject} /${t.route} vs ${t.base} | ${fmtRatio(r)} | ≥ ${t.min.toFixed(2)}× | ${ok ? 'PASS' : 'FAIL'}${borderline ? ' (within noise)' : ''} | ${fmtRatio(rc)} |\n`)
   }
 
@@ -417,6 +468,8 @@ async function rerender (file) {
     meta: SUBJECTS.find((m) => m.name === s.name) ?? { name: s.name, label: s.label },
     samples: s.samples,
     cpu: s.serverCpu,
+    ref: s.ref,
+    refCpu: s.refCpu,
     setCookieOn: s.setCookieOn,
     problems: s.problems
   }))
