@@ -8,6 +8,8 @@ import type { Page, Response } from 'playwright-core'
 import { WAIT, assertBuilt, byTestId, launchBrowser, newContext, sessionCookie, signIn, sleep, startDemo, type DemoServer } from './fixtures/browser.ts'
 
 const LIFETIME = 14 * 24 * 3600 // the demo's default
+// Long enough that a reload slowed down by a busy CI machine (tap runs two files at once) still comes in time.
+const IDLE_TIMEOUT = 4
 const SCREENSHOT = fileURLToPath(new URL('../docs/demo-signed-in.png', import.meta.url))
 
 assertBuilt()
@@ -27,8 +29,8 @@ async function demo (env: Record<string, string> = {}): Promise<DemoServer> {
 const [main, fixed, idleMemory, idleCookie] = await Promise.all([
   demo(), // the defaults: MemoryStore, 14 days, rolling, Secure
   demo({ ROLLING: 'false', LIFETIME: '3600' }),
-  demo({ IDLE_TIMEOUT: '2' }),
-  demo({ IDLE_TIMEOUT: '2', STORE: 'cookie' })
+  demo({ IDLE_TIMEOUT: String(IDLE_TIMEOUT) }),
+  demo({ IDLE_TIMEOUT: String(IDLE_TIMEOUT), STORE: 'cookie' })
 ]) as [DemoServer, DemoServer, DemoServer, DemoServer]
 
 function setCookies (response: Response): Promise<string[]> {
@@ -171,7 +173,7 @@ t.test('rolling moves the expiry forward; fixed mode does not', opts, async (t) 
   t.same(await setCookies(fixedSecond!), [], 'fixed: a changed session with an unchanged cookie sends no Set-Cookie')
 })
 
-t.test('an idle session is refused and the page says it expired', opts, async (t) => {
+t.test('an idle session is refused and the page says it expired', { timeout: 45_000 }, async (t) => {
   const contexts = await Promise.all([newContext(browser), newContext(browser), newContext(browser)])
   t.teardown(() => Promise.all(contexts.map((context) => context.close())))
   const [memoryPage, cookiePage, activePage] = await Promise.all(contexts.map((context) => context.newPage())) as [Page, Page, Page]
@@ -181,11 +183,15 @@ t.test('an idle session is refused and the page says it expired', opts, async (t
     signIn(cookiePage, idleCookie.url, 'Idle'),
     signIn(activePage, idleMemory.url, 'Active')
   ])
-  // IDLE_TIMEOUT=2: two pages wait 3 s; the third keeps loading the session every 0.7 s.
-  const deadline = Date.now() + 3000
+  // Two pages stay idle for longer than IDLE_TIMEOUT; the third keeps loading the session every 0.3 s.
+  const deadline = Date.now() + IDLE_TIMEOUT * 1000 + 1000
+  let last = Date.now()
+  let longestGap = 0
   while (Date.now() < deadline) {
-    await sleep(700)
+    await sleep(300)
     await activePage.reload()
+    longestGap = Math.max(longestGap, Date.now() - last)
+    last = Date.now()
   }
 
   await Promise.all([memoryPage.reload(), cookiePage.reload(), activePage.reload()])
@@ -200,7 +206,8 @@ t.test('an idle session is refused and the page says it expired', opts, async (t
   t.equal(await cookiePage.getByTestId('expired').getAttribute('data-reason'), 'expired', "CookieStore: reason 'expired'")
   t.match(await memoryPage.getByTestId('expired').getAttribute('data-reason'), /^(?:expired|not-found)$/, "MemoryStore: reason 'expired' or 'not-found'")
 
-  t.equal(await byTestId(activePage, 'user'), 'Active', 'a session in use stays alive past the idle timeout')
+  t.equal(await byTestId(activePage, 'user'), 'Active',
+    `a session in use stays alive past the idle timeout (longest gap between its requests: ${longestGap} ms)`)
   t.equal(await activePage.getByTestId('expired').count(), 0)
 })
 
