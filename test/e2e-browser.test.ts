@@ -37,7 +37,7 @@ function setCookies (response: Response): Promise<string[]> {
   return response.headersArray().then((headers) => headers.filter((h) => h.name.toLowerCase() === 'set-cookie').map((h) => h.value))
 }
 
-const opts = { timeout: 20_000 }
+const opts = { timeout: 40_000 }
 
 t.test('Chromium keeps the cookie as the plugin sets it, and the count survives reloads', opts, async (t) => {
   const context = await newContext(browser)
