@@ -173,7 +173,7 @@ t.test('rolling moves the expiry forward; fixed mode does not', opts, async (t) 
   t.same(await setCookies(fixedSecond!), [], 'fixed: a changed session with an unchanged cookie sends no Set-Cookie')
 })
 
-t.test('an idle session is refused and the page says it expired', { timeout: 45_000 }, async (t) => {
+t.test('an idle session is refused and the page says it expired', opts, async (t) => {
   const contexts = await Promise.all([newContext(browser), newContext(browser), newContext(browser)])
   t.teardown(() => Promise.all(contexts.map((context) => context.close())))
   const [memoryPage, cookiePage, activePage] = await Promise.all(contexts.map((context) => context.newPage())) as [Page, Page, Page]
