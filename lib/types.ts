@@ -6,7 +6,30 @@ export interface SessionData {
   [key: string]: unknown
 }
 
-/** What a store keeps for one session. Values are already serialized (one string per key). */
+/** Where a session was used from (option `device`); personal data, so off by default. */
+export interface SessionDevice {
+  ip?: string
+  userAgent?: string
+  label?: string
+}
+
+/** One session of a user, as `app.sessions.list()` shows it (and a store's `list()` returns it). */
+export interface SessionInfo {
+  /** opaque, non-secret name of the session: what `revoke` takes; never usable as a cookie or store key */
+  handle: string
+  /** ms since epoch */
+  createdAt: number
+  /** ms since epoch */
+  lastAccessAt: number
+  /** ms since epoch, or `null` for a browser-session cookie */
+  expiresAt: number | null
+  device?: SessionDevice
+}
+
+/**
+ * What a store keeps for one session. Values are already serialized (one string per key).
+ * Stores are called with a key derived from the session ID (a hash), never the ID itself.
+ */
 export interface SessionRecord {
   /** key → serialized value; the order of the keys is not kept */
   data: Map<string, string>
@@ -16,6 +39,12 @@ export interface SessionRecord {
   lastAccessAt: number
   /** ms since epoch after which the session is refused, or `null` for a browser-session cookie */
   expiresAt: number | null
+  /** this session's own lifetime in ms (`session.options({ maxAge })`), or `null`/absent: the plugin's `lifetime` */
+  maxAge?: number | null
+  /** the user the session is bound to (the `userKey` value as a string), or `null`/absent */
+  user?: string | null
+  /** where the session was created or last used from (option `device`) */
+  device?: SessionDevice | null
 }
 
 /**
@@ -39,6 +68,17 @@ export interface SessionUpdate {
    * applies its own GC TTL.
    */
   ttl: number | null
+  /** the session's handle (opaque, non-secret): what the per-user index lists and revokes; the plugin always gives it */
+  handle?: string
+  /** this session's own lifetime in ms, `null` = the plugin's; `undefined`: unchanged */
+  maxAge?: number | null
+  /**
+   * The user to bind the session to in the per-user index (string), `null` to unbind it; `undefined`: the binding
+   * is unchanged (a save that did not touch the `userKey` never rebinds: a concurrent login is kept).
+   */
+  user?: string | null
+  /** device information to store; `undefined`: unchanged */
+  device?: SessionDevice | null
 }
 
 /**
@@ -59,6 +99,15 @@ export interface SessionStore {
   destroy(id: string): Promise<boolean>
   /** Called when Fastify closes. */
   close?(): Promise<void> | void
+  /**
+   * Per-user index (optional; `app.sessions` rejects with `FST_SESSION_UNSUPPORTED` without it).
+   * The live sessions bound to `user`, in any order; entries whose session is gone are dropped when found.
+   */
+  list?(user: string): Promise<SessionInfo[]>
+  /** Removes the session `handle` of `user` (and its index entry); resolves `true` when there was one. */
+  revoke?(user: string, handle: string): Promise<boolean>
+  /** Removes every session of `user` but `except`; resolves how many were removed. */
+  revokeAll?(user: string, except?: string): Promise<number>
 }
 
 /** Turns one session value into a string and back. Default: JSON. */
@@ -68,4 +117,4 @@ export interface Serializer {
 }
 
 /** Why a session is what it is. */
-export type SessionReason = 'new' | 'loaded' | 'expired' | 'invalid' | 'not-found'
+export type SessionReason = 'new' | 'loaded' | 'expired' | 'invalid' | 'not-found' | 'revoked'
