@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { FifoCache } from './FifoCache.ts'
 
 /** 24 random bytes = 192 bits, base64url: 32 characters. */
@@ -25,6 +25,22 @@ export interface VerifiedId {
 /** A new session ID: 192 bits from `crypto.randomBytes`. */
 export function generateId (): string {
   return randomBytes(ID_BYTES).toString('base64url')
+}
+
+/**
+ * The key a server-side store keeps a session under: SHA-256 of the ID, base64url (43 characters). A copy of a store
+ * (a dump, a replica, a backup) holds only these, and no cookie can be made from one.
+ */
+export function storeKeyOf (id: string): string {
+  return createHash('sha256').update(id).digest('base64url')
+}
+
+/**
+ * A session's handle: an opaque, non-secret name (22 characters, 132 bits) derived from its store key, so that
+ * listing and revoking can name a session without revealing its ID or its store key.
+ */
+export function handleOf (storeKey: string): string {
+  return createHash('sha256').update('fastify-lazy-session handle\0' + storeKey).digest('base64url').slice(0, 22)
 }
 
 /** Signs and verifies session IDs with HMAC-SHA256; the first secret signs, every secret verifies. */
