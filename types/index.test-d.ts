@@ -49,7 +49,7 @@ app.get('/', { config: { session: { autoload: true } } }, async (request) => {
   expectError(s.set('visits', 'many'))
   expectType<string | null>(s.id)
   expectType<boolean>(s.isNew)
-  expectType<'new' | 'loaded' | 'expired' | 'invalid' | 'not-found'>(s.reason)
+  expectType<'new' | 'loaded' | 'expired' | 'invalid' | 'not-found' | 'revoked'>(s.reason)
   expectType<number>(s.createdAt)
   expectType<number>(s.lastAccessAt)
   expectType<number | null>(s.expiresAt)
