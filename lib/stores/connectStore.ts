@@ -9,9 +9,10 @@ type Callback = (error?: unknown, value?: unknown) => void
  */
 export interface ConnectStoreLike {
   get (sid: string, callback: Callback): unknown
-  set (sid: string, session: ConnectSession, callback: Callback): unknown
+  /** `session` is a `ConnectSession` (typed `object` so that every store's own session type fits) */
+  set (sid: string, session: object, callback: Callback): unknown
   destroy (sid: string, callback: Callback): unknown
-  touch? (sid: string, session: ConnectSession, callback: Callback): unknown
+  touch? (sid: string, session: object, callback: Callback): unknown
 }
 
 /** A session as express-session stores keep it: the cookie (whose `expires` they turn into their TTL) and the data. */
