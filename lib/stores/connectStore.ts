@@ -63,7 +63,7 @@ function isThenable (value: unknown): value is PromiseLike<unknown> {
  * Calls a store method either way: a method that declares the callback parameter is given one (a Promise it returns
  * as well may only reject); a method declared without it is called promise style.
  */
-function call<T> (store: object, method: (...args: any[]) => unknown, args: unknown[]): Promise<T> {
+export function callStore<T> (store: object, method: (...args: any[]) => unknown, args: unknown[]): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const callbackStyle = method.length > args.length
     let result: unknown
@@ -149,7 +149,7 @@ class ConnectStore implements SessionStore {
   }
 
   #get (key: string): Promise<ConnectSession | null> {
-    return call<ConnectSession | null | undefined>(this.#store, this.#store.get, [key]).then((sess) => sess ?? null)
+    return callStore<ConnectSession | null | undefined>(this.#store, this.#store.get, [key]).then((sess) => sess ?? null)
   }
 
   async load (key: string): Promise<SessionRecord | null> {
@@ -165,7 +165,7 @@ class ConnectStore implements SessionStore {
     for (const name of update.delete) data.delete(name)
     for (const [name, value] of update.set) data.set(name, value)
     if (data.size === 0) {
-      if (current !== null) await call(this.#store, this.#store.destroy, [key])
+      if (current !== null) await callStore(this.#store, this.#store.destroy, [key])
       return false
     }
     const now = Date.now()
@@ -191,9 +191,9 @@ class ConnectStore implements SessionStore {
     const touch = this.#store.touch
     if (this.#touch && touch !== undefined && currentMeta !== null && update.set.size === 0 && update.delete.length === 0 &&
       !update.replace && currentMeta.expiresAt === update.expiresAt) {
-      await call(this.#store, touch, [key, sess])
+      await callStore(this.#store, touch, [key, sess])
     } else {
-      await call(this.#store, this.#store.set, [key, sess])
+      await callStore(this.#store, this.#store.set, [key, sess])
     }
     return true
   }
@@ -201,7 +201,7 @@ class ConnectStore implements SessionStore {
   async destroy (key: string): Promise<boolean> {
     const current = await this.#get(key)
     if (current === null) return false
-    await call(this.#store, this.#store.destroy, [key])
+    await callStore(this.#store, this.#store.destroy, [key])
     return true
   }
 }
