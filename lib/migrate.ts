@@ -131,7 +131,7 @@ export class SessionMigration {
     try {
       return await callStore<T>(this.#store, this.#store[method], [sid])
     } catch (error) {
-      const message = (error instanceof Error ? error.message : String(error)).split(sid).join('[session id]')
+      const message = (error as Error).message.split(sid).join('[session id]')
       throw new SessionStoreUnavailableError(`migrateFrom ${method}`, { cause: new Error(message) })
     }
   }

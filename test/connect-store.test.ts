@@ -87,6 +87,8 @@ t.test('a store that answers with an error, throws, or rejects makes a rejected 
   await t.rejects(connectStore(callbackError).save('x', update({ create: true, replace: true, set: new Map([['a', '1']]) })), { message: 'text error' })
   const throwing = { get (_sid: string, _cb: unknown) { throw failure }, set () {}, destroy () {} }
   await t.rejects(connectStore(throwing).load('x'), failure)
+  const throwingText = { get (_sid: string, _cb: unknown) { throw 'thrown text' as unknown }, set () {}, destroy () {} }
+  await t.rejects(connectStore(throwingText).load('x'), { message: 'thrown text' })
   // A callback-style method that also returns a rejected promise (connect-redis when its callback throws).
   const rejecting = { async get (_sid: string, _cb: unknown) { throw failure }, set () {}, destroy () {} }
   await t.rejects(connectStore(rejecting).load('x'), failure)

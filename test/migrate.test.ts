@@ -47,6 +47,9 @@ for (const cookies of [false, true]) {
 
     const ours = counted()
     const app = await newApp(oldStore, { store: ours.store }, cookies)
+    const anonymous = await app.inject({ url: '/me' })
+    t.same(anonymous.json().user, null, 'no cookie at all: nothing to migrate')
+    t.equal(anonymous.headers['set-cookie'], undefined)
     // Lazy: a route that does not load the session touches neither store.
     const none = await app.inject({ url: '/none', headers: { cookie: oldCookie } })
     t.equal(none.headers['set-cookie'], undefined)
@@ -132,7 +135,7 @@ t.test('an old session that expired, or holds no data, is removed and not carrie
   const empty = await signInOld(before, {})
   await before.close()
   t.equal(oldStore.store.size, 2)
-  const [first] = [...oldStore.store.values()] as [Record<string, { expires: Date }>]
+  const [first] = [...oldStore.store.values()] as [{ cookie: { expires: Date } }]
   first.cookie.expires = new Date(Date.now() - 1000)
   const app = await newApp(oldStore)
   for (const cookie of [expired, empty]) {

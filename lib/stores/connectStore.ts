@@ -61,22 +61,23 @@ function isThenable (value: unknown): value is PromiseLike<unknown> {
 
 /**
  * Calls a store method either way: a method that declares the callback parameter is given one (a Promise it returns
- * as well may only reject); a method declared without it is called promise style.
+ * as well may only reject); a method declared without it is called promise style. Rejects with an Error, always.
  */
 export function callStore<T> (store: object, method: (...args: any[]) => unknown, args: unknown[]): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    const fail = (error: unknown): void => { reject(error instanceof Error ? error : new Error(String(error))) }
     const callbackStyle = method.length > args.length
     let result: unknown
     try {
       result = callbackStyle
-        ? method.apply(store, [...args, (error?: unknown, value?: unknown) => { if (error != null) reject(error instanceof Error ? error : new Error(String(error))); else resolve(value as T) }])
+        ? method.apply(store, [...args, (error?: unknown, value?: unknown) => { if (error != null) fail(error); else resolve(value as T) }])
         : method.apply(store, args)
     } catch (error) {
-      reject(error)
+      fail(error)
       return
     }
     if (isThenable(result)) {
-      result.then(callbackStyle ? undefined : (value) => { resolve(value as T) }, reject)
+      result.then(callbackStyle ? undefined : (value) => { resolve(value as T) }, fail)
     } else if (!callbackStyle) {
       resolve(result as T)
     }
