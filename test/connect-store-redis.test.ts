@@ -33,3 +33,17 @@ t.test('the plugin\'s deadline becomes the Redis TTL; without one, gcTtl', async
     await app.close()
   }
 })
+
+t.test('per-user index through connect-redis all() (an array of sessions)', async (t) => {
+  const store = connectStore(new ConnectRedisStore({ client, prefix: uniquePrefix() }))
+  const now = Date.now()
+  for (const [key, handle, user] of [['k1', 'h1', 'ada'], ['k2', 'h2', 'ada'], ['k3', 'h3', 'bob']] as const) {
+    await store.save(key, { create: true, replace: true, set: new Map([['a', '1']]), delete: [], createdAt: now, lastAccessAt: now, expiresAt: now + 60_000, ttl: 60, handle, user })
+  }
+  t.same((await store.list?.('ada'))?.map((info) => info.handle).sort(), ['h1', 'h2'])
+  t.equal(await store.revoke?.('ada', 'h2'), true)
+  t.equal(await store.load('k2'), null)
+  t.equal(await store.revokeAll?.('ada'), 1)
+  t.same(await store.list?.('ada'), [])
+  t.same((await store.list?.('bob'))?.map((info) => info.handle), ['h3'])
+})

@@ -158,3 +158,52 @@ t.test('connectStore() refuses what is not an express-session store', async (t) 
   t.throws(() => connectStore({} as never), TypeError)
   t.throws(() => connectStore(null as never), /get, set and destroy/)
 })
+
+t.test('per-user index over a store that can list its sessions (all()): list, revoke, revokeAll', async (t) => {
+  const memory = new session.MemoryStore()
+  const store = connectStore(memory)
+  const now = Date.now()
+  const save = (key: string, changes: Parameters<typeof update>[0]): Promise<boolean> =>
+    store.save(key, update({ create: true, replace: true, set: new Map([['a', '1']]), createdAt: now, lastAccessAt: now, expiresAt: now + 60_000, ...changes }))
+  await save('k-ada-1', { handle: 'h1', user: 'ada', device: { ip: '10.0.0.1', userAgent: 'Firefox' } })
+  await save('k-ada-2', { handle: 'h2', user: 'ada', lastAccessAt: now + 5 })
+  await save('k-ada-3', { handle: 'h3', user: 'ada', expiresAt: now - 1 })
+  await save('k-bob', { handle: 'h4', user: 'bob' })
+  await save('k-anonymous', { handle: 'h5' })
+  // A session written by express-session itself has no binding: never listed.
+  await new Promise<void>((resolve) => { memory.set('foreign', { cookie: { originalMaxAge: null, expires: null }, user: 'ada' } as unknown as session.SessionData, () => resolve()) })
+  const list = await store.list?.('ada')
+  t.same(list?.sort((a, b) => a.handle.localeCompare(b.handle)), [
+    { handle: 'h1', createdAt: now, lastAccessAt: now, expiresAt: now + 60_000, device: { ip: '10.0.0.1', userAgent: 'Firefox' } },
+    { handle: 'h2', createdAt: now, lastAccessAt: now + 5, expiresAt: now + 60_000 }
+  ], 'live sessions of ada only')
+  t.same(await store.list?.('nobody'), [])
+  t.equal(await store.revoke?.('bob', 'h1'), false, 'a handle of another user is not revoked')
+  t.equal(await store.revoke?.('ada', 'h1'), true)
+  t.equal(await store.load('k-ada-1'), null)
+  t.equal(await store.revoke?.('ada', 'h1'), false)
+  await save('k-ada-4', { handle: 'h6', user: 'ada' })
+  t.equal(await store.revokeAll?.('ada', 'h6'), 1, 'all but the excepted one')
+  t.same((await store.list?.('ada'))?.map((info) => info.handle), ['h6'])
+  t.equal(await store.revokeAll?.('ada'), 1)
+  t.not(await store.load('k-bob'), null)
+  // Rebinding and unbinding move a session in and out of the index.
+  await store.save('k-bob', update({ user: 'ada', expiresAt: now + 60_000 }))
+  t.same((await store.list?.('ada'))?.map((info) => info.handle), ['h4'])
+  await store.save('k-bob', update({ user: null, expiresAt: now + 60_000 }))
+  t.same(await store.list?.('ada'), [])
+})
+
+t.test('a store without all() has no per-user index: the plugin reports it unsupported', async (t) => {
+  const store = connectStore({ get () {}, set () {}, destroy () {} })
+  t.equal(store.list, undefined)
+  t.equal(store.revoke, undefined)
+  t.equal(store.revokeAll, undefined)
+})
+
+t.test('all() answering null, or an array with holes, lists nothing', async (t) => {
+  for (const answer of [null, undefined, [null], {}]) {
+    const store = connectStore({ get () {}, set () {}, destroy () {}, all: async () => answer })
+    t.same(await store.list?.('ada'), [], JSON.stringify(answer))
+  }
+})

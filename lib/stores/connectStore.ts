@@ -1,5 +1,5 @@
 // Adapts an express-session/connect store (connect-pg-simple, connect-redis, connect-mongo…) to SessionStore.
-import type { SessionDevice, SessionRecord, SessionStore, SessionUpdate } from '../types.ts'
+import type { SessionDevice, SessionInfo, SessionRecord, SessionStore, SessionUpdate } from '../types.ts'
 
 type Callback = (error?: unknown, value?: unknown) => void
 
@@ -13,6 +13,8 @@ export interface ConnectStoreLike {
   set (sid: string, session: object, callback: Callback): unknown
   destroy (sid: string, callback: Callback): unknown
   touch? (sid: string, session: object, callback: Callback): unknown
+  /** every session: an array (connect-redis: each with its `id`) or an object by ID (express-session's MemoryStore) */
+  all? (callback: Callback): unknown
 }
 
 /** A session as express-session stores keep it: the cookie (whose `expires` they turn into their TTL) and the data. */
@@ -51,6 +53,8 @@ interface Meta {
   user?: string | null
   device?: SessionDevice | null
   handle?: string
+  /** the key the session is stored under (the plugin's hash of the ID): what revoking removes, whatever `all()` returns */
+  key?: string
   /** data keys that cannot sit beside `cookie` and the metadata under their own name (`cookie`, `__lazySession`) */
   escaped?: Record<string, string>
 }
@@ -143,10 +147,48 @@ class ConnectStore implements SessionStore {
   readonly #gcTtl: number
   readonly #touch: boolean
 
+  /** Per-user index, only over a store that can list its sessions (`all()`): each call scans every session. */
+  list?: (user: string) => Promise<SessionInfo[]>
+  revoke?: (user: string, handle: string) => Promise<boolean>
+  revokeAll?: (user: string, except?: string) => Promise<number>
+
   constructor (store: ConnectStoreLike, options: ConnectStoreOptions) {
     this.#store = store
     this.#gcTtl = options.gcTtl ?? DEFAULT_GC_TTL
     this.#touch = options.touch ?? false
+    if (typeof store.all === 'function') {
+      this.list = async (user) => (await this.#sessionsOf(user)).map(({ meta }) => {
+        const info: SessionInfo = { handle: meta.handle as string, createdAt: meta.createdAt, lastAccessAt: meta.lastAccessAt, expiresAt: meta.expiresAt }
+        if (meta.device != null) info.device = meta.device
+        return info
+      })
+      this.revoke = async (user, handle) => {
+        const found = (await this.#sessionsOf(user)).find(({ meta }) => meta.handle === handle)
+        return found !== undefined && await this.destroy(found.key)
+      }
+      this.revokeAll = async (user, except) => {
+        let revoked = 0
+        for (const { key, meta } of await this.#sessionsOf(user)) {
+          if (meta.handle !== except && await this.destroy(key)) revoked++
+        }
+        return revoked
+      }
+    }
+  }
+
+  /** The live sessions bound to `user`, with the key each is stored under. */
+  async #sessionsOf (user: string): Promise<Array<{ key: string, meta: Meta }>> {
+    const all = await callStore<unknown>(this.#store, this.#store.all as NonNullable<ConnectStoreLike['all']>, [])
+    const sessions = Array.isArray(all) ? all as ConnectSession[] : Object.values((all ?? {}) as Record<string, ConnectSession>)
+    const now = Date.now()
+    const found: Array<{ key: string, meta: Meta }> = []
+    for (const sess of sessions) {
+      const meta = sess == null ? null : metaOf(sess)
+      if (meta === null || meta.user !== user || meta.handle === undefined || meta.key === undefined) continue
+      if (meta.expiresAt !== null && meta.expiresAt <= now) continue
+      found.push({ key: meta.key, meta })
+    }
+    return found
   }
 
   #get (key: string): Promise<ConnectSession | null> {
@@ -181,6 +223,7 @@ class ConnectStore implements SessionStore {
     }
     const handle = update.handle ?? currentMeta?.handle
     if (handle !== undefined) meta.handle = handle
+    meta.key = key
     // A null prototype: a data key `__proto__` is an own property, as JSON.parse gives it back.
     const sess = Object.create(null) as ConnectSession
     sess.cookie = connectCookie(ttl, now)
