@@ -3,7 +3,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { stringifySetCookie } from 'cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidOptionError, SessionStoreUnavailableError } from './errors.ts'
-import { callStore } from './stores/connectStore.ts'
+import { callStore, DEFAULT_TIMEOUT } from './stores/connectStore.ts'
 import type { Serializer } from './types.ts'
 
 type Callback = (error?: unknown, value?: unknown) => void
@@ -129,7 +129,7 @@ export class SessionMigration {
   /** Calls the old store; a failure becomes FST_SESSION_STORE_UNAVAILABLE without the old session's ID in it. */
   async #call<T> (method: 'get' | 'destroy', sid: string): Promise<T> {
     try {
-      return await callStore<T>(this.#store, this.#store[method], [sid])
+      return await callStore<T>(this.#store, this.#store[method], [sid], DEFAULT_TIMEOUT)
     } catch (error) {
       const message = (error as Error).message.split(sid).join('[session id]')
       throw new SessionStoreUnavailableError(`migrateFrom ${method}`, { cause: new Error(message) })

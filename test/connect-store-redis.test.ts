@@ -6,7 +6,7 @@ import plugin from '../lib/index.ts'
 import { CONFORMANCE_SECRET } from '../lib/conformance.ts'
 import { connectStore } from '../lib/stores/connectStore.ts'
 import { connectConformance } from './fixtures/connect.ts'
-import { startRedis, uniquePrefix } from './fixtures/redis.ts'
+import { ownServer, startRedis, uniquePrefix, within } from './fixtures/redis.ts'
 
 const server = await startRedis(t)
 const client = createClient({ url: server.url })
@@ -46,4 +46,23 @@ t.test('per-user index through connect-redis all() (an array of sessions)', asyn
   t.equal(await store.revokeAll?.('ada'), 1)
   t.same(await store.list?.('ada'), [])
   t.same((await store.list?.('bob'))?.map((info) => info.handle), ['h3'])
+})
+
+t.test('a Redis that stops answering fails the request with 503 after `timeout`, never hangs it', ownServer, async (t) => {
+  const app = Fastify()
+  await app.register(plugin, { secret: CONFORMANCE_SECRET, store: connectStore(new ConnectRedisStore({ client, prefix: uniquePrefix() }), { timeout: 300 }) })
+  app.post('/login', async (request) => { (await request.loadSession()).set('user', 'ada'); return 'ok' })
+  app.get('/me', async (request) => ({ user: (await request.loadSession()).get('user') ?? null }))
+  t.teardown(() => app.close())
+  const login = await app.inject({ method: 'POST', url: '/login' })
+  const cookie = (login.headers['set-cookie'] as string).split(';', 1)[0] as string
+  server.pause()
+  try {
+    const response = await within(10_000, app.inject({ url: '/me', headers: { cookie } }))
+    t.equal(response.statusCode, 503)
+    t.equal(response.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+  } finally {
+    server.resume()
+  }
+  t.same((await app.inject({ url: '/me', headers: { cookie } })).json(), { user: 'ada' }, 'served again once Redis answers')
 })

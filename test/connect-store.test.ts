@@ -69,7 +69,7 @@ t.test('promise style: methods declared without a callback are awaited', async (
     async set (sid: string, sess: ConnectSession) { calls.push('set'); map.set(sid, JSON.parse(JSON.stringify(sess))) },
     async destroy (sid: string) { calls.push('destroy'); map.delete(sid) }
   }
-  const store = connectStore(promiseStore)
+  const store = connectStore(promiseStore, { timeout: 0 })
   await store.save('p', update({ create: true, replace: true, set: new Map([['a', '1']]) }))
   t.same((await store.load('p'))?.data, new Map([['a', '1']]))
   t.equal(await store.destroy('p'), true)

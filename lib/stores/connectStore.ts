@@ -38,11 +38,19 @@ export interface ConnectStoreOptions {
    * @default false
    */
   touch?: boolean
+  /**
+   * Milliseconds a store call may take; one that has not answered by then fails (a store whose client queues
+   * commands while its server is down would otherwise hang the request). `0`: no limit.
+   * @default 2000
+   */
+  timeout?: number
 }
 
 /** The field of `sess` that holds this plugin's metadata; the data keys sit beside it, as express-session keeps them. */
 export const META_FIELD = '__lazySession'
 const DEFAULT_GC_TTL = 86_400
+/** ms: what `timeout` defaults to, for connectStore() and for migrateFrom's calls to the old store */
+export const DEFAULT_TIMEOUT = 2000
 
 /** What the adapter keeps in `sess[META_FIELD]`. */
 interface Meta {
@@ -67,23 +75,27 @@ function isThenable (value: unknown): value is PromiseLike<unknown> {
  * Calls a store method either way: a method that declares the callback parameter is given one (a Promise it returns
  * as well may only reject); a method declared without it is called promise style. Rejects with an Error, always.
  */
-export function callStore<T> (store: object, method: (...args: any[]) => unknown, args: unknown[]): Promise<T> {
+export function callStore<T> (store: object, method: (...args: any[]) => unknown, args: unknown[], timeout: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const fail = (error: unknown): void => { reject(error instanceof Error ? error : new Error(String(error))) }
+    let timer: NodeJS.Timeout | undefined
+    const settle = (): void => { clearTimeout(timer) }
+    const fail = (error: unknown): void => { settle(); reject(error instanceof Error ? error : new Error(String(error))) }
+    const done = (value: unknown): void => { settle(); resolve(value as T) }
+    if (timeout > 0) timer = setTimeout(() => { reject(new Error(`the store did not answer within ${timeout} ms`)) }, timeout)
     const callbackStyle = method.length > args.length
     let result: unknown
     try {
       result = callbackStyle
-        ? method.apply(store, [...args, (error?: unknown, value?: unknown) => { if (error != null) fail(error); else resolve(value as T) }])
+        ? method.apply(store, [...args, (error?: unknown, value?: unknown) => { if (error != null) fail(error); else done(value) }])
         : method.apply(store, args)
     } catch (error) {
       fail(error)
       return
     }
     if (isThenable(result)) {
-      result.then(callbackStyle ? undefined : (value) => { resolve(value as T) }, fail)
+      result.then(callbackStyle ? undefined : done, fail)
     } else if (!callbackStyle) {
-      resolve(result as T)
+      done(result)
     }
   })
 }
@@ -146,6 +158,7 @@ class ConnectStore implements SessionStore {
   readonly #store: ConnectStoreLike
   readonly #gcTtl: number
   readonly #touch: boolean
+  readonly #timeout: number
 
   /** Per-user index, only over a store that can list its sessions (`all()`): each call scans every session. */
   list?: (user: string) => Promise<SessionInfo[]>
@@ -156,6 +169,7 @@ class ConnectStore implements SessionStore {
     this.#store = store
     this.#gcTtl = options.gcTtl ?? DEFAULT_GC_TTL
     this.#touch = options.touch ?? false
+    this.#timeout = options.timeout ?? DEFAULT_TIMEOUT
     if (typeof store.all === 'function') {
       this.list = async (user) => (await this.#sessionsOf(user)).map(({ meta }) => {
         const info: SessionInfo = { handle: meta.handle as string, createdAt: meta.createdAt, lastAccessAt: meta.lastAccessAt, expiresAt: meta.expiresAt }
@@ -178,7 +192,7 @@ class ConnectStore implements SessionStore {
 
   /** The live sessions bound to `user`, with the key each is stored under. */
   async #sessionsOf (user: string): Promise<Array<{ key: string, meta: Meta }>> {
-    const all = await callStore<unknown>(this.#store, this.#store.all as NonNullable<ConnectStoreLike['all']>, [])
+    const all = await callStore<unknown>(this.#store, this.#store.all as NonNullable<ConnectStoreLike['all']>, [], this.#timeout)
     const sessions = Array.isArray(all) ? all as ConnectSession[] : Object.values((all ?? {}) as Record<string, ConnectSession>)
     const now = Date.now()
     const found: Array<{ key: string, meta: Meta }> = []
@@ -192,7 +206,7 @@ class ConnectStore implements SessionStore {
   }
 
   #get (key: string): Promise<ConnectSession | null> {
-    return callStore<ConnectSession | null | undefined>(this.#store, this.#store.get, [key]).then((sess) => sess ?? null)
+    return callStore<ConnectSession | null | undefined>(this.#store, this.#store.get, [key], this.#timeout).then((sess) => sess ?? null)
   }
 
   async load (key: string): Promise<SessionRecord | null> {
@@ -208,7 +222,7 @@ class ConnectStore implements SessionStore {
     for (const name of update.delete) data.delete(name)
     for (const [name, value] of update.set) data.set(name, value)
     if (data.size === 0) {
-      if (current !== null) await callStore(this.#store, this.#store.destroy, [key])
+      if (current !== null) await callStore(this.#store, this.#store.destroy, [key], this.#timeout)
       return false
     }
     const now = Date.now()
@@ -235,9 +249,9 @@ class ConnectStore implements SessionStore {
     const touch = this.#store.touch
     if (this.#touch && touch !== undefined && currentMeta !== null && update.set.size === 0 && update.delete.length === 0 &&
       !update.replace && currentMeta.expiresAt === update.expiresAt) {
-      await callStore(this.#store, touch, [key, sess])
+      await callStore(this.#store, touch, [key, sess], this.#timeout)
     } else {
-      await callStore(this.#store, this.#store.set, [key, sess])
+      await callStore(this.#store, this.#store.set, [key, sess], this.#timeout)
     }
     return true
   }
@@ -245,7 +259,7 @@ class ConnectStore implements SessionStore {
   async destroy (key: string): Promise<boolean> {
     const current = await this.#get(key)
     if (current === null) return false
-    await callStore(this.#store, this.#store.destroy, [key])
+    await callStore(this.#store, this.#store.destroy, [key], this.#timeout)
     return true
   }
 }
