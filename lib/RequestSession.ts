@@ -1,6 +1,7 @@
 import { parseCookie, stringifySetCookie, type SetCookie } from 'cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
+import type { SessionMigration } from './migrate.ts'
 import type { NormalizedOptions } from './options.ts'
 import { internals, type Session, type SessionChanges, type SessionControl } from './Session.ts'
 import { generateId, IdSigner } from './signing.ts'
@@ -140,7 +141,8 @@ export class RequestSession implements SessionControl {
       this.#detached = true
       return this.#fresh('new', now)
     }
-    const value = runtime.cookieValue(this.#request)
+    let value = runtime.cookieValue(this.#request)
+    if ((value === undefined || value === '') && runtime.options.migrateFrom !== null) value = await this.#migrate()
     if (value === undefined || value === '') return this.#fresh('new', now)
     this.#incoming = true
     let id: string
@@ -170,6 +172,28 @@ export class RequestSession implements SessionControl {
     this.#storedId = id
     this.session = internals.create(this, runtime.options.serializer, id, record, 'loaded')
     return this.session
+  }
+
+  /** migrateFrom: the old session's data stored as a new session of ours; resolves our cookie's value for it, if any. */
+  async #migrate (): Promise<string | undefined> {
+    const runtime = this.#runtime
+    try {
+      const value = await (runtime.options.migrateFrom as SessionMigration).migrate(this.#request, runtime, async (data) => {
+        this.session = internals.create(this, runtime.options.serializer, null, { ...runtime.freshRecord(Date.now()), data }, 'loaded')
+        await this.#persist()
+        const id = this.session.id
+        this.session = null
+        if (this.#detached || id === null) return undefined
+        return runtime.cookieStore === null ? runtime.signer.sign(id) : this.#sealed
+      })
+      // Loaded below like any cookie of ours; this response sends it.
+      if (value !== undefined) this.#cookie = 'set'
+      return value
+    } catch (error) {
+      // The migration's errors carry no session ID already.
+      this.#storeFailed('migrate', error, '\0')
+      return undefined
+    }
   }
 
   #fresh (reason: SessionReason, now: number): Session {

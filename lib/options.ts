@@ -1,4 +1,5 @@
 import { InvalidOptionError } from './errors.ts'
+import { normalizeMigrateFrom, type MigrateFromOptions, type SessionMigration } from './migrate.ts'
 import { MemoryStore } from './stores/MemoryStore.ts'
 import { CookieStore } from './stores/CookieStore.ts'
 import type { Serializer, SessionStore } from './types.ts'
@@ -53,6 +54,8 @@ export interface FastifyLazySessionOptions {
   skipHeader?: SkipHeader | SkipHeader[]
   /** `'fail'`: a store failure fails the request with 503. `'fresh'`: log a warning and continue with a new empty session. @default 'fail' */
   onStoreError?: 'fail' | 'fresh'
+  /** A request with a valid @fastify/session cookie and none of ours moves that session into a new one of ours. @default none */
+  migrateFrom?: MigrateFromOptions
 }
 
 export interface NormalizedCookie {
@@ -83,6 +86,8 @@ export interface NormalizedOptions {
   /** lower-case name → value, `null` = any value */
   skipHeaders: Array<{ name: string, value: string | null }>
   onStoreError: 'fail' | 'fresh'
+  /** option `migrateFrom`, or `null` */
+  migrateFrom: SessionMigration | null
 }
 
 export const DEFAULT_COOKIE: Readonly<NormalizedCookie> = {
@@ -237,6 +242,7 @@ export function normalizeOptions (options: Record<string, unknown>): NormalizedO
     cookie: normalizeCookie(options.cookie),
     serializer: normalizeSerializer(options.serializer),
     skipHeaders: normalizeSkipHeaders(options.skipHeader),
-    onStoreError
+    onStoreError,
+    migrateFrom: normalizeMigrateFrom(options.migrateFrom)
   }
 }

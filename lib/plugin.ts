@@ -120,6 +120,11 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
     else pending.then(() => { done(null, payload) }, done)
   })
 
+  const migration = normalized.migrateFrom
+  if (migration !== null) {
+    fastify.addHook('onSend', async (request, reply) => { migration.clearOldCookie(request, reply) })
+  }
+
   fastify.addHook('onClose', async () => {
     await runtime.store?.close?.()
   })

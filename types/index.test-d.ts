@@ -1,7 +1,7 @@
 import Fastify, { type FastifyRequest } from 'fastify'
 import { expectAssignable, expectError, expectType } from 'tsd'
 import session, {
-  CookieStore, MemoryStore, RedisStore, Session, SessionNotLoadedError, SessionStoreUnavailableError,
+  CookieStore, MemoryStore, RedisStore, Session, connectStore, SessionNotLoadedError, SessionStoreUnavailableError,
   type SessionRecord, type SessionStore, type SessionUpdate
 } from 'fastify-lazy-session'
 import { storeConformanceSuite, type ConformanceCase } from 'fastify-lazy-session/conformance'
@@ -81,3 +81,18 @@ expectAssignable<SessionStore>(new RedisStore({ url: 'redis://127.0.0.1:6380' })
 
 declare const request: FastifyRequest
 expectType<Session>(request.session)
+
+// connectStore and migrateFrom: express-session stores as they are typed.
+{
+  const { default: expressSession } = await import('express-session')
+  const memory = new expressSession.MemoryStore()
+  expectType<SessionStore>(connectStore(memory))
+  expectType<SessionStore>(connectStore(memory, { gcTtl: 3600, touch: false }))
+  expectError(connectStore({ get () {} }))
+  await app.register(session, {
+    secret: 'a-secret-that-is-at-least-32-chars-long',
+    store: connectStore(memory),
+    migrateFrom: { cookieName: 'sessionId', secret: ['old-secret-one', 'old-secret-two'], store: memory, cookie: { path: '/' } }
+  })
+  expectError(app.register(session, { secret: 'a-secret-that-is-at-least-32-chars-long', migrateFrom: { cookieName: 'sessionId', store: memory } }))
+}
