@@ -4,7 +4,7 @@ import { Autoload, checkRouteConfig } from './autoload.ts'
 import { SessionNotLoadedError } from './errors.ts'
 import { normalizeOptions, type AutoloadHook, type FastifyLazySessionOptions } from './options.ts'
 import { RequestSession, SessionRuntime } from './RequestSession.ts'
-import type { Session } from './Session.ts'
+import { internals, type SessionWithData as Session } from './Session.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -65,7 +65,7 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
         error.message = notLoaded
         throw error
       }
-      return session
+      return internals.exposed(session)
     }
   })
   fastify.decorateRequest('sessionLoaded', {
