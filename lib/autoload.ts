@@ -134,7 +134,7 @@ export class Autoload {
       if (slashed.startsWith(head)) open = true
     }
     if (!open) return false
-    return (request) => this.#matches(fill(parts, request.params as Record<string, string | undefined>))
+    return (request) => this.#matches(fill(parts, request.params as Record<string, string>))
   }
 
   /** A request no route matched: only `autoload: true` and the path rules on its raw path. */
@@ -159,8 +159,8 @@ export class Autoload {
 }
 
 /** The path as the router matched it: the route's literals with the request's (decoded) parameters in place. */
-function fill (parts: Part[], params: Record<string, string | undefined>): string {
+function fill (parts: Part[], params: Record<string, string>): string {
   let path = ''
-  for (const part of parts) path += typeof part === 'string' ? part : (params[part.param] ?? '')
+  for (const part of parts) path += typeof part === 'string' ? part : params[part.param]
   return path
 }

@@ -28,7 +28,7 @@ const kSession = Symbol('fastify-lazy-session')
 
 declare module 'fastify' {
   interface FastifyRequest {
-    [kSession]: RequestSession | null
+    [kSession]: RequestSession | null | undefined
   }
 }
 
@@ -51,7 +51,8 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('loadSession', function loadSession (this: FastifyRequest): Promise<Session> {
     let state = this[kSession]
-    if (state === null) {
+    // undefined, not null, in a context created before this plugin: its requests do not carry the decorator's default.
+    if (state == null) {
       state = new RequestSession(runtime, this)
       this[kSession] = state
     }
@@ -93,7 +94,7 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) {
     const state = request[kSession]
-    if (state === null) {
+    if (state == null) {
       done(null, payload)
       return
     }
