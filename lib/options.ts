@@ -30,6 +30,9 @@ export interface SkipHeader {
   value: string
 }
 
+/** The request hooks in which autoload can load the session. */
+export type AutoloadHook = 'onRequest' | 'preValidation' | 'preHandler'
+
 /** Options of the fastify-lazy-session plugin. */
 export interface FastifyLazySessionOptions {
   /** One secret or a list, each at least 32 characters. The first signs, all verify (rotation). */
@@ -44,8 +47,10 @@ export interface FastifyLazySessionOptions {
   idleTimeout?: number
   /** Seconds since creation before the server refuses the session, rolling or not; `0` = off. @default 0 */
   absoluteTimeout?: number
-  /** Load the session in `preHandler`: on every route (`true`), or on paths matching a prefix string or RegExp. @default false */
+  /** Load the session in `autoloadHook`: on every route (`true`), or on paths matching a prefix string or RegExp (per request, on the route's URL pattern or the path as the router matched it). @default false */
   autoload?: boolean | Array<string | RegExp>
+  /** The hook in which autoload loads the session; `'onRequest'` lets other plugins' early hooks read it. @default 'onRequest' */
+  autoloadHook?: AutoloadHook
   /** Session cookie attributes. */
   cookie?: SessionCookieOptions
   /** Turns one session value into a string and back. @default JSON */
@@ -81,6 +86,7 @@ export interface NormalizedOptions {
   autoloadAll: boolean
   autoloadPrefixes: string[]
   autoloadPatterns: RegExp[]
+  autoloadHook: AutoloadHook
   cookie: NormalizedCookie
   serializer: Serializer
   /** lower-case name → value, `null` = any value */
@@ -177,6 +183,14 @@ function normalizeAutoload (autoload: unknown): Pick<NormalizedOptions, 'autoloa
   return result
 }
 
+const AUTOLOAD_HOOKS: readonly AutoloadHook[] = ['onRequest', 'preValidation', 'preHandler']
+
+function normalizeAutoloadHook (hook: unknown): AutoloadHook {
+  if (hook === undefined) return 'onRequest'
+  if (!AUTOLOAD_HOOKS.includes(hook as AutoloadHook)) fail('`autoloadHook` must be "onRequest", "preValidation" or "preHandler"')
+  return hook as AutoloadHook
+}
+
 function normalizeCookie (cookie: unknown): NormalizedCookie {
   if (cookie === undefined) return { ...DEFAULT_COOKIE }
   if (!isObject(cookie)) fail('`cookie` must be an object')
@@ -239,6 +253,7 @@ export function normalizeOptions (options: Record<string, unknown>): NormalizedO
     idleTimeout: seconds(options, 'idleTimeout'),
     absoluteTimeout: seconds(options, 'absoluteTimeout'),
     ...normalizeAutoload(options.autoload),
+    autoloadHook: normalizeAutoloadHook(options.autoloadHook),
     cookie: normalizeCookie(options.cookie),
     serializer: normalizeSerializer(options.serializer),
     skipHeaders: normalizeSkipHeaders(options.skipHeader),
