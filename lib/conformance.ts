@@ -574,6 +574,7 @@ export function storeConformanceSuite (options: ConformanceOptions): Conformance
   indexed('a save that leaves no data removes the index entry', async (store) => {
     const key = 'conformance-index-key-0000000empty'
     await store.save(key, storeUpdate({ handle: handleOf(key), user: 'conformance-ada' }))
+    assert.deepEqual(await handles(store, 'conformance-ada'), [handleOf(key)])
     assert.equal(await store.save(key, storeUpdate({ create: false, replace: false, set: new Map(), delete: ['a'] })), false)
     assert.deepEqual(await store.list('conformance-ada'), [])
   })
