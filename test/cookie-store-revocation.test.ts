@@ -1,3 +1,4 @@
+import type { Cluster } from 'ioredis'
 import t from 'tap'
 import { CookieStore } from '../lib/index.ts'
 import { fakeClock, SECRET } from './fixtures/app.ts'
@@ -7,6 +8,9 @@ import { cleanUp, connect, ownServer, startRedis, uniquePrefix, within } from '.
 // refuses every cookie of that user sealed at or before it, but the one excepted. In process by default, or in Redis.
 
 const DAY = 86_400_000
+
+// Types only: an ioredis Cluster is accepted as the revocations client too (the Redis case below runs a single node).
+void ((cluster: Cluster) => new CookieStore({ revocations: { client: cluster } }))
 
 function store (options: ConstructorParameters<typeof CookieStore>[0] = {}): CookieStore {
   const s = new CookieStore(options)
