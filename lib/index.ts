@@ -7,7 +7,7 @@ export const Session = SessionClass
 export type Session<T extends SessionData = SessionData> = SessionWithData<T>
 export type { SessionOptions } from './Session.ts'
 export { MemoryStore, type MemoryStoreOptions } from './stores/MemoryStore.ts'
-export { CookieStore, type CookieStoreOptions } from './stores/CookieStore.ts'
+export { CookieStore, type CookieRevocationsClient, type CookieRevocationsOptions, type CookieStoreOptions } from './stores/CookieStore.ts'
 export { RedisStore, type RedisStoreClient, type RedisStoreOptions } from './stores/RedisStore.ts'
 export { connectStore, type ConnectSession, type ConnectStoreLike, type ConnectStoreOptions } from './stores/connectStore.ts'
 export type { MigrateFromOptions, MigrateFromStore } from './migrate.ts'
