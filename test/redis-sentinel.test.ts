@@ -1,0 +1,68 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
+import plugin, { RedisStore } from '../lib/index.ts'
+import { CONFORMANCE_SECRET, sessionCookie } from '../lib/conformance.ts'
+import { ownServer, replicationInfo, uniquePrefix, until, within } from './fixtures/redis.ts'
+import { connectSentinel, promoted, startSentinel } from './fixtures/redis-sentinel.ts'
+
+/** `/login?user=…` stores the user, `/me` returns the session data. */
+export async function sessionApp (t: Test, store: RedisStore): Promise<FastifyInstance> {
+  const app = Fastify()
+  await app.register(plugin, { secret: CONFORMANCE_SECRET, store })
+  app.get('/login', async (request) => {
+    (await request.loadSession()).set('user', (request.query as { user: string }).user)
+    return 'ok'
+  })
+  app.get('/me', async (request) => (await request.loadSession()).data())
+  t.teardown(() => app.close())
+  return app
+}
+
+t.test('Sentinel: the master is SIGKILLed; requests fail in time meanwhile, every acknowledged session survives the promotion, the app recovers', ownServer, async (t) => {
+  const deployment = await startSentinel(t, { downAfter: 1000, failoverTimeout: 3000 })
+  const client = connectSentinel(t, deployment)
+  const store = new RedisStore({ client, prefix: uniquePrefix(), timeout: 1000, durability: { replicas: 1, timeout: 1000 } })
+  const app = await sessionApp(t, store)
+  // A request may take the store timeout plus the WAIT timeout; anything far past that is a hang.
+  const bound = 10_000
+
+  const cookies: string[] = []
+  for (let i = 0; i < 20; i++) {
+    const response = await app.inject(`/login?user=user-${i}`)
+    t.equal(response.statusCode, 200)
+    cookies.push((sessionCookie(response) as { header: string }).header)
+  }
+
+  const oldPort = deployment.master.port
+  await deployment.master.kill()
+  const statuses = new Set<number>()
+  // Until the replica is promoted and the client has found it, each request fails (503) — and answers.
+  await until(60_000, 'a session created before the crash loads again', async () => {
+    const response = await within(bound, app.inject({ url: '/me', headers: { cookie: cookies[0] as string } }))
+    statuses.add(response.statusCode)
+    return response.statusCode === 200
+  })
+  t.ok(statuses.has(503), 'requests during the failover failed with 503 (and did not hang)')
+  t.notOk([...statuses].some((status) => status !== 200 && status !== 503), `only 200 and 503: ${[...statuses].join(', ')}`)
+  t.not(await promoted(deployment, oldPort), oldPort, 'the sentinels promoted the replica')
+
+  for (const [i, cookie] of cookies.entries()) {
+    const response = await within(bound, app.inject({ url: '/me', headers: { cookie } }))
+    t.same(response.json(), { user: `user-${i}` }, `session ${i} survived`)
+  }
+
+  // No replica is left for `durability` until the crashed server comes back, as a supervisor would restart it:
+  // the sentinels turn it into a replica of the new master, and the same app saves again without a restart.
+  await deployment.master.start()
+  await until(60_000, 'the old master rejoins as a replica', async () => {
+    const info = await replicationInfo(oldPort)
+    return info.role === 'slave' && info.master_link_status === 'up'
+  })
+  let cookie = ''
+  await until(30_000, 'a new login is saved', async () => {
+    const response = await within(bound, app.inject('/login?user=after'))
+    cookie = sessionCookie(response)?.header ?? ''
+    return response.statusCode === 200
+  })
+  t.same((await app.inject({ url: '/me', headers: { cookie } })).json(), { user: 'after' })
+})
