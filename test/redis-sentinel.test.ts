@@ -1,22 +1,9 @@
-import Fastify, { type FastifyInstance } from 'fastify'
-import t, { type Test } from 'tap'
-import plugin, { RedisStore } from '../lib/index.ts'
-import { CONFORMANCE_SECRET, sessionCookie } from '../lib/conformance.ts'
+import t from 'tap'
+import { RedisStore } from '../lib/index.ts'
+import { sessionCookie } from '../lib/conformance.ts'
+import { logins, sessionApp } from './fixtures/redis-failover.ts'
 import { ownServer, RedisProcess, replicationInfo, uniquePrefix, until, within } from './fixtures/redis.ts'
 import { connectSentinel, promoted, startSentinel } from './fixtures/redis-sentinel.ts'
-
-/** `/login?user=…` stores the user, `/me` returns the session data. */
-export async function sessionApp (t: Test, store: RedisStore): Promise<FastifyInstance> {
-  const app = Fastify()
-  await app.register(plugin, { secret: CONFORMANCE_SECRET, store })
-  app.get('/login', async (request) => {
-    (await request.loadSession()).set('user', (request.query as { user: string }).user)
-    return 'ok'
-  })
-  app.get('/me', async (request) => (await request.loadSession()).data())
-  t.teardown(() => app.close())
-  return app
-}
 
 t.test('Sentinel: the master is SIGKILLed; requests fail in time meanwhile, every acknowledged session survives the promotion, the app recovers', ownServer, async (t) => {
   const deployment = await startSentinel(t, { downAfter: 1000, failoverTimeout: 3000 })
@@ -26,12 +13,7 @@ t.test('Sentinel: the master is SIGKILLed; requests fail in time meanwhile, ever
   // A request may take the store timeout plus the WAIT timeout; anything far past that is a hang.
   const bound = 10_000
 
-  const cookies: string[] = []
-  for (let i = 0; i < 20; i++) {
-    const response = await app.inject(`/login?user=user-${i}`)
-    t.equal(response.statusCode, 200)
-    cookies.push((sessionCookie(response) as { header: string }).header)
-  }
+  const cookies = await logins(t, app, 20)
 
   const oldPort = deployment.master.port
   await deployment.master.kill()
