@@ -63,6 +63,20 @@ t.test('durability: too few replicas rejects every write with FST_SESSION_STORE_
   await within(3000, t.rejects(store.revokeAll('ada'), shortfall))
 })
 
+t.test('durability: a failing write or a refused WAIT rejects with FST_SESSION_STORE_UNAVAILABLE', ownServer, async (t) => {
+  const server = await startRedis(t)
+  await spawnReplica(t, server.port)
+  const admin = connect(t, server)
+  const prefix = uniquePrefix()
+  const store = new RedisStore({ client: admin, prefix, durability: { replicas: 1, timeout: 1000 } })
+  await admin.set(prefix + 'session-s', 'a string')
+  await t.rejects(store.save('session-s', session('s')), { code: 'FST_SESSION_STORE_UNAVAILABLE', message: /RedisStore save: WRONGTYPE/ })
+  // A user who may write but not WAIT: the script runs, the WAIT fails.
+  await admin.call('ACL', 'SETUSER', 'no-wait', 'on', '>no-wait-password', '~*', '&*', '+@all', '-wait')
+  const limited = new RedisStore({ client: connect(t, server, { username: 'no-wait', password: 'no-wait-password' }), prefix, durability: { replicas: 1, timeout: 1000 } })
+  await t.rejects(limited.save('session-t', session('t')), { code: 'FST_SESSION_STORE_UNAVAILABLE', message: /RedisStore save: NOPERM/ })
+})
+
 t.test('durability: the store timeout covers the WAIT too, so a slow replica fails the write in time, not at the store timeout alone', ownServer, async (t) => {
   const server = await startRedis(t)
   const replica = await spawnReplica(t, server.port)

@@ -197,6 +197,10 @@ t.test('a hash the store did not write is not a session; unknown fields are igno
   t.equal(await store.load('foreign'), null)
   await redis.hset(prefix + 'extra', 'createdAt', '1', 'lastAccessAt', '2', 'expiresAt', '3', 'd:a', '1', 'version', '2')
   t.same(await store.load('extra'), { data: new Map([['a', '1']]), createdAt: 1, lastAccessAt: 2, expiresAt: 3 })
+  await redis.hset(prefix + 'odd-device', 'createdAt', '1', 'lastAccessAt', '2', 'expiresAt', '3', 'd:a', '1', 'device', '"a string"')
+  t.equal((await store.load('odd-device'))?.device, null, 'a device that is not an object is none')
+  await redis.hset(prefix + 'odd-device', 'device', '{"ip":"192.0.2.1","userAgent":7,"extra":"x"}')
+  t.same((await store.load('odd-device'))?.device, { ip: '192.0.2.1' }, 'only the string fields of a SessionDevice')
 })
 
 t.test('a Redis error rejects with FST_SESSION_STORE_UNAVAILABLE and writes nothing', async (t) => {
