@@ -94,7 +94,7 @@ return cjson.encode(fields)`
 
 // KEYS[1] session hash. ARGV[1]: a JSON array of strings: create, replace, ttl ms, createdAt, lastAccessAt,
 // expiresAt ('' = none), number of set pairs n, n × (key, value), keys to delete. ARGV[2]: a JSON object of the
-// meta fields that change (absent = unchanged, '' = none): h handle, a maxAge, d device, u user and i its index
+// meta fields to store (absent = unchanged, '' = none; a value equal to the stored one is not rewritten): h handle, a maxAge, d device, u user and i its index
 // key; x '1' when the index lives on this node (single node: kept here, atomically; Cluster: the caller does it).
 // Returns {status, index to unlink from, index to link to, handle}: status 0 when an existing session is gone
 // (nothing written) or this save left it without data (removed); the indexes are '' unless x is not '1'.
@@ -109,6 +109,7 @@ if replace then redis.call('DEL', key) end
 local fields = {'createdAt', a[4], 'lastAccessAt', a[5], 'expiresAt', a[6]}
 local drop = {}
 local function meta (name, new, prev)
+  if new == prev and not replace then return end
   if new == nil then
     if not replace or not prev then return end
     new = prev
