@@ -73,7 +73,7 @@ export interface RedisStoreUrlOptions extends RedisStoreCommonOptions {
 
 export type RedisStoreOptions = RedisStoreClientOptions | RedisStoreUrlOptions
 
-const DEFAULTS = { prefix: 'sess:', gcTtl: 86400, timeout: 1000 } as const
+const DEFAULTS = { prefix: 'sess:', gcTtl: 86400, timeout: 1000, connections: 8 } as const
 
 // Largest delay setTimeout honours; a larger one would fire at once.
 const MAX_TIMEOUT = 2 ** 31 - 1
@@ -258,7 +258,6 @@ export class RedisStore implements SessionStore {
   #owned: boolean
   #key: (id: string) => string
   #gcTtlMs: number
-  #timeout: number
   /** one node: the index is kept inside the session scripts */
   #inline: boolean
   #replicas: number
@@ -306,7 +305,7 @@ export class RedisStore implements SessionStore {
       if (durability === null || typeof durability !== 'object') {
         throw new InvalidOptionError('RedisStore `durability` must be an object { replicas, timeout }')
       }
-      const { replicas, timeout: waitMs = timeout, connections = 8 } = durability
+      const { replicas, timeout: waitMs = Math.ceil(timeout), connections = DEFAULTS.connections } = durability
       if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 1) {
         throw new InvalidOptionError(`RedisStore \`durability.replicas\` must be a whole number ≥ 1, got ${String(replicas)}`)
       }
@@ -321,7 +320,6 @@ export class RedisStore implements SessionStore {
       this.#poolSize = connections
     }
     this.#gcTtlMs = Math.ceil(gcTtl * 1000)
-    this.#timeout = timeout
     this.#reads = new DeadlineQueue(timeout)
     this.#writes = this.#replicas === 0 ? this.#reads : new DeadlineQueue(timeout + this.#waitMs)
     this.#owned = client === undefined
