@@ -8,7 +8,7 @@ export type Session<T extends SessionData = SessionData> = SessionWithData<T>
 export type { SessionOptions } from './Session.ts'
 export { MemoryStore, type MemoryStoreOptions } from './stores/MemoryStore.ts'
 export { CookieStore, type CookieRevocationsClient, type CookieRevocationsOptions, type CookieStoreOptions } from './stores/CookieStore.ts'
-export { RedisStore, type RedisStoreClient, type RedisStoreOptions } from './stores/RedisStore.ts'
+export { RedisStore, type RedisStoreClient, type RedisStoreDurability, type RedisStoreOptions } from './stores/RedisStore.ts'
 export { connectStore, type ConnectSession, type ConnectStoreLike, type ConnectStoreOptions } from './stores/connectStore.ts'
 export type { MigrateFromOptions, MigrateFromStore } from './migrate.ts'
 export { InvalidOptionError, SessionNotLoadedError, SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
