@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
@@ -23,7 +23,6 @@ async function visitsTwice (t: Test, url: string): Promise<string> {
   t.same(await second.json(), { visits: 2 }, 'the cookie brings the session back')
   return cookie
 }
-type Test = Parameters<Parameters<typeof t.test>[1]>[0]
 
 t.test('the README Quick start is examples/quickstart.mjs, line for line', async (t) => {
   const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
