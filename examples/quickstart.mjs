@@ -3,7 +3,7 @@ import session from 'fastify-lazy-session'
 
 const app = Fastify({ logger: true })
 await app.register(session, {
-  secret: process.env.SESSION_SECRET, // ≥ 32 characters: see "Quick start" in the README
+  secret: process.env.SESSION_SECRET, // ≥ 32 characters, kept out of the code
   lifetime: 14 * 24 * 3600,           // seconds
   rolling: true,
   idleTimeout: 30 * 60                // refused after 30 minutes without a request that loads it
