@@ -55,6 +55,12 @@ t.test('npm pack: the tarball holds dist/, README and LICENSE, and nothing of th
   t.equal(manifest.license, 'MIT')
 })
 
+t.test('the README stays a five-minute reference: at most 20 KB, and keeps the commands a contributor looks for', async (t) => {
+  t.ok(Buffer.byteLength(readme) <= 20 * 1024, `README.md is ${Buffer.byteLength(readme)} bytes`)
+  t.match(readme, 'npm install && npm start')
+  t.match(readme, 'npm install && npm test')
+})
+
 t.test('the packed tarball installs into a fresh folder and runs the Quick start in ESM and CommonJS', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lazy-session-package-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
