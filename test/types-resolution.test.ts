@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { uncoveredEnv } from './fixtures/app.ts'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -109,7 +110,7 @@ function project (t: Test, mode: Mode): string {
 for (const mode of MODES) {
   t.test(`the declarations compile under moduleResolution ${mode.name}, skipLibCheck off`, async (t) => {
     const dir = project(t, mode)
-    const result = await run(process.execPath, [tsc, '-p', dir], { cwd: dir }).then(
+    const result = await run(process.execPath, [tsc, '-p', dir], { cwd: dir, env: uncoveredEnv() }).then(
       () => ({ code: 0, output: '' }),
       (error: { code: number, stdout: string }) => ({ code: error.code, output: error.stdout })
     )
@@ -127,7 +128,7 @@ t.test('each case that must not compile fails without its @ts-expect-error (the 
     else kept.push(line)
   }
   writeFileSync(path.join(dir, 'consumer.ts'), kept.join('\n'))
-  const output = await run(process.execPath, [tsc, '-p', dir], { cwd: dir }).then(() => '', (error: { stdout: string }) => error.stdout)
+  const output = await run(process.execPath, [tsc, '-p', dir], { cwd: dir, env: uncoveredEnv() }).then(() => '', (error: { stdout: string }) => error.stdout)
   t.equal(mustFail.length, 4)
   for (const line of mustFail) t.match(output, `consumer.ts(${line},`, `line ${line} does not compile`)
   t.match(output, /Type 'string' is not assignable to type 'boolean \| \(string \| RegExp\)\[\] \| undefined'/, 'a wrong option type names the type expected')
