@@ -46,3 +46,10 @@ export const InvalidOptionError: SessionErrorConstructor<'FST_SESSION_INVALID_OP
   'Invalid fastify-lazy-session option: %s',
   500
 )
+
+/** `app.sessions` was called without `userKey`, or the store cannot list or revoke sessions of a user. */
+export const SessionUnsupportedError: SessionErrorConstructor<'FST_SESSION_UNSUPPORTED', 500> = sessionError(
+  'FST_SESSION_UNSUPPORTED',
+  '%s',
+  500
+)
