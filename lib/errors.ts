@@ -26,10 +26,13 @@ export const SessionNotLoadedError: SessionErrorConstructor<'FST_SESSION_NOT_LOA
   500
 )
 
-/** The store failed or did not answer within its timeout (under `onStoreError: 'fail'`). */
+/**
+ * The store failed or did not answer within its timeout (under `onStoreError: 'fail'`, and always for logout and
+ * revocation). The message is generic, because it reaches the client: the store's own error is the `cause`.
+ */
 export const SessionStoreUnavailableError: SessionErrorConstructor<'FST_SESSION_STORE_UNAVAILABLE', 503> = sessionError(
   'FST_SESSION_STORE_UNAVAILABLE',
-  'The session store is unavailable (%s)',
+  'session store unavailable (%s)',
   503
 )
 
