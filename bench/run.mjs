@@ -23,10 +23,13 @@
 //   BENCH_SESSIONS [1]   distinct sessions the requests cycle through (1 = every request carries the same cookie)
 //   BENCH_MICRO [1]      0 skips the micro-benchmarks
 //   BENCH_OUTPUT [bench/results/latest.md]
+//
+// Also writes bench/results/latest.json (raw samples) and bench/results/latest.svg (the chart, bench/chart.mjs).
 
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import { writeChart } from './chart.mjs'
 import {
   SUBJECTS, ROUTES, RESULTS_DIR, ROOT_DIR, BENCH_DIR, ensureDirs, installCleanup, killAll, canPin, pinned, pinPid,
   startRedis, startServer, prepareSession, LoadWorker, cpuSeconds, machineBusySeconds, machineInfo, distAvailable, median, sleep, track
@@ -272,8 +275,9 @@ async function main () {
   }, null, 2))
   const text = report + (micro ? '\n' + micro : '')
   writeFileSync(config.output, text)
+  writeChart(join(RESULTS_DIR, 'latest.json'), join(RESULTS_DIR, 'latest.svg'))
   console.log(text)
-  log(`bench: written to ${relative(ROOT_DIR, config.output)} (${Math.round((Date.now() - started) / 1000)} s)`)
+  log(`bench: written to ${relative(ROOT_DIR, config.output)}, chart ${relative(ROOT_DIR, join(RESULTS_DIR, 'latest.svg'))} (${Math.round((Date.now() - started) / 1000)} s)`)
 }
 
 /** Runs bench/micro.mjs (pinned to the server core, with --expose-gc) and returns its Markdown. */

@@ -11,6 +11,6 @@ export { CookieStore, type CookieRevocationsClient, type CookieRevocationsOption
 export { RedisStore, type RedisStoreClient, type RedisStoreDurability, type RedisStoreOptions } from './stores/RedisStore.ts'
 export { connectStore, type ConnectSession, type ConnectStoreLike, type ConnectStoreOptions } from './stores/connectStore.ts'
 export type { MigrateFromOptions, MigrateFromStore } from './migrate.ts'
-export { InvalidOptionError, SessionNotLoadedError, SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
+export { InvalidOptionError, SessionNotLoadedError, SessionStoreUnavailableError, SessionTooLargeError, SessionUnsupportedError, type SessionError, type SessionErrorConstructor } from './errors.ts'
 export type { FastifyLazySessionOptions, SessionCookieOptions, SkipHeader } from './options.ts'
 export type { Serializer, SessionData, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
