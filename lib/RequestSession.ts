@@ -57,7 +57,7 @@ export class SessionRuntime {
     this.parseCookie = registered ?? parseCookie
     if (options.store instanceof CookieStore) {
       this.cookieStore = options.store
-      this.cookieStore.useSecrets(options.secrets)
+      this.cookieStore.useSecrets(options.secrets, options.cookie.name)
       this.store = null
     } else {
       this.cookieStore = null
