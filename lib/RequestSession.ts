@@ -20,10 +20,9 @@ export function privateCacheControl (value: string): string {
   return ['private', ...directives.filter((_, i) => names[i] !== 'public' && names[i] !== 's-maxage' && names[i] !== 'private')].join(', ')
 }
 
-/** Same device information (what `device` records), field by field. */
-function sameDevice (a: SessionDevice | null | undefined, b: SessionDevice | null | undefined): boolean {
-  if (a == null || b == null) return a == null && b == null
-  return a.ip === b.ip && a.userAgent === b.userAgent && a.label === b.label
+/** Whether the stored device information is the same as this request's, field by field. */
+function sameDevice (device: SessionDevice, stored: SessionDevice | null): boolean {
+  return stored !== null && device.ip === stored.ip && device.userAgent === stored.userAgent && device.label === stored.label
 }
 
 const NO_VALUES: readonly string[] = Object.freeze([])
@@ -147,9 +146,10 @@ export class RequestSession implements SessionControl {
   session: Session | null = null
   /** the store key (hash of the ID) the store holds this session under, or `null` */
   #storeKey: string | null = null
-  /** the last ID whose store key and handle were computed, and them: computed once per request */
+  /** the last ID whose store key was computed, and that key: hashed once per request */
   #keyId: string | null = null
   #key = ''
+  /** the handle of `#key`, computed when first asked for (`''` until then) */
   #handle = ''
   /** the next save creates the session under `session.id` (new or regenerated) */
   #create = false
@@ -193,19 +193,24 @@ export class RequestSession implements SessionControl {
   /** The opaque handle of the session (what logs, events and `app.sessions` name it by), or `null` before it is stored. */
   get handle (): string | null {
     const id = this.session?.id ?? null
-    if (id === null) return null
-    this.#keyOf(id)
-    return this.#handle
+    return id === null ? null : this.#handleOf(id)
   }
 
-  /** The store key of `id`; the hashes are computed once per ID. */
+  /** The store key of `id`, hashed once per ID. */
   #keyOf (id: string): string {
     if (this.#keyId !== id) {
       this.#keyId = id
       this.#key = storeKeyOf(id)
-      this.#handle = handleOf(this.#key)
+      this.#handle = ''
     }
     return this.#key
+  }
+
+  /** The handle of `id`, hashed once per ID and only when something needs it (a save, a log line, `session.handle`). */
+  #handleOf (id: string): string {
+    const key = this.#keyOf(id)
+    if (this.#handle === '') this.#handle = handleOf(key)
+    return this.#handle
   }
 
   async #load (): Promise<Session> {
@@ -260,14 +265,14 @@ export class RequestSession implements SessionControl {
     if (user !== null && cookieStore !== null) {
       let revoked: boolean
       try {
-        revoked = await cookieStore.revoked(user, this.#handle, loaded.lastAccessAt)
+        revoked = await cookieStore.revoked(user, this.#handleOf(id), loaded.lastAccessAt)
       } catch (error) {
         this.#storeFailed('load', error)
         this.#loadFailure = storeFailure('load', error)
         return this.#fresh('new', now)
       }
       if (revoked) return this.#rejected('revoked', now)
-      this.#opened = { user, handle: this.#handle, sealedAt: loaded.lastAccessAt }
+      this.#opened = { user, handle: this.#handleOf(id), sealedAt: loaded.lastAccessAt }
     }
     this.#storeKey = key
     this.#user = user
@@ -498,7 +503,7 @@ export class RequestSession implements SessionControl {
     if (runtime.cookieStore === null) {
       const store = runtime.store as SessionStore
       const ttl = runtime.ttl(createdAt, now, expiresAt, now)
-      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handle }
+      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handleOf(id) }
       if (user !== undefined) update.user = user
       if (device !== undefined) update.device = device
       const saved = await this.#storeCall('save', () => store.save(key, update))
@@ -549,7 +554,7 @@ export class RequestSession implements SessionControl {
   async #enforceCap (user: string): Promise<void> {
     const store = this.#runtime.store as Required<Pick<SessionStore, 'list' | 'revoke'>>
     const max = this.#runtime.options.maxSessionsPerUser
-    const own = this.#handle
+    const own = this.handle
     let sessions: SessionInfo[]
     try {
       sessions = await store.list(user)
