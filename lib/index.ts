@@ -12,5 +12,7 @@ export { RedisStore, type RedisStoreClient, type RedisStoreDurability, type Redi
 export { connectStore, type ConnectSession, type ConnectStoreLike, type ConnectStoreOptions } from './stores/connectStore.ts'
 export type { MigrateFromOptions, MigrateFromStore } from './migrate.ts'
 export { InvalidOptionError, SessionNotLoadedError, SessionStoreUnavailableError, SessionTooLargeError, SessionUnsupportedError, type SessionError, type SessionErrorConstructor } from './errors.ts'
+export type { RevokeAllOptions, UserSessions } from './sessions.ts'
 export type { FastifyLazySessionOptions, SessionCookieOptions, SkipHeader } from './options.ts'
-export type { Serializer, SessionData, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
+export type { Serializer, SessionData, SessionDevice, SessionInfo, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
+export { handleOf, storeKeyOf } from './signing.ts'

@@ -5,6 +5,7 @@ import { SessionNotLoadedError } from './errors.ts'
 import { normalizeOptions, type AutoloadHook, type FastifyLazySessionOptions } from './options.ts'
 import { RequestSession, SessionRuntime } from './RequestSession.ts'
 import { internals, type SessionWithData as Session } from './Session.ts'
+import { StoreUserSessions } from './sessions.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,6 +49,7 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
   const notLoaded = 'The session is not loaded: call `await request.loadSession()` first, or enable `autoload` for this route' +
     notLoadedHint(normalized.autoloadHook)
 
+  fastify.decorate('sessions', new StoreUserSessions(normalized))
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('loadSession', function loadSession (this: FastifyRequest): Promise<Session> {
     let state = this[kSession]

@@ -63,7 +63,7 @@ t.test('a format-1 (AES-256-GCM) cookie still opens, as stale, and the plugin re
   const fastify = await app(t, { store: new CookieStore(), cookie: { name: 'session' } })
   const response = await fastify.inject({ url: '/get', headers: { cookie: `session=${v1}` } })
   t.same(response.json(), { reason: 'loaded', data: { user: 'ada' } })
-  const resealed = sessionCookie(response)?.value as string
+  const resealed = sessionCookie(response, 'session')?.value as string
   t.equal(Buffer.from(resealed, 'base64url')[0], 2, 'the response carries the session in format 2')
   t.same((await fastify.inject({ url: '/get', headers: { cookie: `session=${resealed}` } })).json().data, { user: 'ada' })
 })
@@ -93,7 +93,7 @@ t.test('a value sealed under one context never opens under another, even with th
 
   const shopA = await app(t, { store: new CookieStore({ context: 'shop-a' }), cookie: { name: 'session' } })
   const shopB = await app(t, { store: new CookieStore({ context: 'shop-b' }), cookie: { name: 'session' } })
-  const sealed = sessionCookie(await shopA.inject({ method: 'POST', url: '/set', payload: { role: 'admin' } }))?.value as string
+  const sealed = sessionCookie(await shopA.inject({ method: 'POST', url: '/set', payload: { role: 'admin' } }), 'session')?.value as string
   t.same((await shopB.inject({ url: '/get', headers: { cookie: `session=${sealed}` } })).json(), { reason: 'invalid', data: {} })
 })
 

@@ -25,7 +25,7 @@ async function app (t: Test, options: Partial<FastifyLazySessionOptions>): Promi
 
 async function set (fastify: FastifyInstance, payload: Record<string, unknown>, cookie?: string): Promise<string> {
   const response = await fastify.inject({ method: 'POST', url: '/set', payload, headers: cookie === undefined ? {} : { cookie } })
-  return (sessionCookie(response) as { header: string }).header
+  return (sessionCookie(response, 'session') as { header: string }).header
 }
 
 async function get (fastify: FastifyInstance, cookie: string): Promise<{ reason: string, data: Record<string, unknown> }> {
