@@ -98,7 +98,7 @@ t.test('a store that answers with an error, throws, or rejects makes a rejected 
   const app = Fastify()
   await app.register(plugin, { secret: CONFORMANCE_SECRET, store: connectStore(callbackError) })
   app.get('/', async (request) => (await request.loadSession()).data())
-  const cookie = 'session=' + 'a'.repeat(32) + '.' + 'b'.repeat(43)
+  const cookie = '__Host-session=' + 'a'.repeat(32) + '.' + 'b'.repeat(43)
   const response = await app.inject({ url: '/', headers: { cookie } })
   t.equal(response.statusCode, 200, 'a forged cookie never reaches the store')
   const first = await app.inject({ url: '/' })

@@ -41,13 +41,13 @@ t.test('signed in with @fastify/session on connect-redis, still signed in after 
   t.same(first?.json(), { user: 'ada', roles: ['admin'] })
   t.same(second?.json(), { user: 'ada', roles: ['admin'] })
   t.same(other?.json(), { user: 'bob', roles: null })
-  const adaCookie = setCookies(first as never).get('session')?.value as string
-  t.equal(setCookies(second as never).get('session')?.value, adaCookie, 'one new session for ada')
-  t.match(setCookies(first as never).get('session')?.line, /Max-Age=3600/)
+  const adaCookie = setCookies(first as never).get('__Host-session')?.value as string
+  t.equal(setCookies(second as never).get('__Host-session')?.value, adaCookie, 'one new session for ada')
+  t.match(setCookies(first as never).get('__Host-session')?.line, /Max-Age=3600/)
   t.equal(setCookies(first as never).get('sessionId')?.value, '', 'the old cookie is cleared')
   t.same(await client.keys('old:*'), [], 'the old sessions are gone from Redis')
   t.equal((await client.keys('new:*')).length, 2, 'one session of ours per user')
 
-  t.same((await app.inject({ url: '/me', headers: { cookie: `session=${adaCookie}` } })).json(), { user: 'ada', roles: ['admin'] })
+  t.same((await app.inject({ url: '/me', headers: { cookie: `__Host-session=${adaCookie}` } })).json(), { user: 'ada', roles: ['admin'] })
   t.same((await app.inject({ url: '/me', headers: { cookie: ada } })).json(), { user: null, roles: null }, 'the old cookie no longer works')
 })

@@ -58,14 +58,14 @@ for (const cookies of [false, true]) {
     const response = await app.inject({ url: '/me', headers: { cookie: oldCookie } })
     t.same(response.json(), { user: 'ada', data: { user: 'ada', cart: { items: [1, 2] }, n: 3 }, reason: 'loaded', isNew: false })
     const set = setCookies(response)
-    const ourCookie = set.get('session')
+    const ourCookie = set.get('__Host-session')
     t.ok(ourCookie !== undefined && ourCookie.value !== '', 'our cookie is set')
     t.match(set.get('sessionId'), { value: '', line: /Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT/ }, 'the old cookie is cleared')
     t.equal(oldStore.store.size, 0, 'the old session is destroyed in the old store')
     t.equal(ours.created(), 1)
 
     // Afterwards: ours works, the old one alone no longer signs anybody in.
-    const again = await app.inject({ url: '/me', headers: { cookie: `session=${ourCookie?.value as string}` } })
+    const again = await app.inject({ url: '/me', headers: { cookie: `__Host-session=${ourCookie?.value as string}` } })
     t.same(again.json().user, 'ada')
     t.equal(again.headers['set-cookie'], undefined, 'an ordinary request of ours')
     const replay = await app.inject({ url: '/me', headers: { cookie: oldCookie } })
@@ -84,7 +84,7 @@ t.test('two concurrent requests with the old cookie create one session of ours, 
   const app = await newApp(oldStore, { store: ours.store })
   const responses = await Promise.all([1, 2, 3].map(() => app.inject({ url: '/me', headers: { cookie: oldCookie } })))
   t.same(responses.map((r) => r.json().user), ['grace', 'grace', 'grace'])
-  const values = new Set(responses.map((r) => setCookies(r).get('session')?.value))
+  const values = new Set(responses.map((r) => setCookies(r).get('__Host-session')?.value))
   t.equal(values.size, 1, 'every response carries the same new cookie')
   t.equal(ours.created(), 1, 'exactly one session created')
   t.equal(oldStore.store.size, 0)
@@ -98,7 +98,7 @@ t.test('a request that carries our cookie too is not migrated: the old session s
   await before.close()
   const app = await newApp(oldStore)
   const first = await app.inject({ url: '/me', headers: { cookie: otherCookie } })
-  const ourCookie = `session=${setCookies(first).get('session')?.value as string}`
+  const ourCookie = `__Host-session=${setCookies(first).get('__Host-session')?.value as string}`
   const response = await app.inject({ url: '/me', headers: { cookie: `${ourCookie}; ${oldCookie}` } })
   t.equal(response.json().user, 'bob')
   t.equal(response.headers['set-cookie'], undefined)
@@ -141,7 +141,7 @@ t.test('an old session that expired, or holds no data, is removed and not carrie
   for (const cookie of [expired, empty]) {
     const response = await app.inject({ url: '/me', headers: { cookie } })
     t.same(response.json().user, null)
-    t.equal(setCookies(response).get('session'), undefined, 'no session of ours')
+    t.equal(setCookies(response).get('__Host-session'), undefined, 'no session of ours')
     t.equal(setCookies(response).get('sessionId')?.value, '', 'the old cookie is cleared')
   }
   t.equal(oldStore.store.size, 0)
@@ -155,8 +155,8 @@ t.test('into a CookieStore: the moved session is sealed into our cookie', async 
   const app = await newApp(oldStore, { store: new CookieStore() })
   const response = await app.inject({ url: '/me', headers: { cookie: oldCookie } })
   t.equal(response.json().user, 'ada')
-  const ours = setCookies(response).get('session')?.value as string
-  t.equal((await app.inject({ url: '/me', headers: { cookie: `session=${ours}` } })).json().user, 'ada')
+  const ours = setCookies(response).get('__Host-session')?.value as string
+  t.equal((await app.inject({ url: '/me', headers: { cookie: `__Host-session=${ours}` } })).json().user, 'ada')
   t.equal(oldStore.store.size, 0)
 })
 
