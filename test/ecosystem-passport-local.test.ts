@@ -5,8 +5,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import formbody from '@fastify/formbody'
 import { Authenticator } from '@fastify/passport'
 import { Strategy as LocalStrategy } from 'passport-local'
-import session, { type SessionStore } from '../lib/index.ts'
-import { CookieJar, SECRET, request, storeCases } from './fixtures/ecosystem.ts'
+import session from '../lib/index.ts'
+import { CookieJar, SECRET, request, storeCases, type Store } from './fixtures/ecosystem.ts'
 
 declare module 'fastify' {
   interface PassportUser { id: string, name: string }
@@ -14,7 +14,7 @@ declare module 'fastify' {
 
 const USERS = new Map([['ada', { id: 'ada', name: 'Ada Lovelace', password: 'lovelace' }]])
 
-async function buildApp (store: SessionStore, autoload: 'plugin' | 'route'): Promise<FastifyInstance> {
+async function buildApp (store: Store, autoload: 'plugin' | 'route'): Promise<FastifyInstance> {
   // `theme` is kept across sign-in like passport's own fields; everything else from before sign-in is dropped.
   const passport = new Authenticator({ clearSessionIgnoreFields: ['theme'] })
   passport.use('local', new LocalStrategy((username, password, done) => {
