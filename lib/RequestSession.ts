@@ -3,9 +3,36 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
 import type { NormalizedOptions } from './options.ts'
 import { internals, type Session, type SessionChanges, type SessionControl } from './Session.ts'
-import { generateId, IdSigner } from './signing.ts'
+import { generateId, handleOf, IdSigner, storeKeyOf } from './signing.ts'
 import { CookieStore, cookieSize } from './stores/CookieStore.ts'
-import type { SessionReason, SessionRecord, SessionStore } from './types.ts'
+import type { SessionDevice, SessionInfo, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
+
+/** What the plugin calls on a CookieStore that keeps per-user revocations (optional: older CookieStores lack them). */
+export interface RevocableCookieStore {
+  revokeAll?: (user: string, except?: string) => Promise<number>
+  revoked?: (user: string, handle: string, sealedAt: number) => Promise<boolean>
+}
+
+/**
+ * A route's own `Cache-Control` made safe for a response that sets the session cookie: a shared cache must not
+ * store it, so `public` becomes `private`, `s-maxage` goes, and a bare `max-age` gets `private`.
+ */
+export function privateCacheControl (value: string): string {
+  const directives = value.split(',').map((directive) => directive.trim()).filter((directive) => directive !== '')
+  const names = directives.map((directive) => (directive.split('=', 1)[0] as string).trim().toLowerCase())
+  const has = (name: string): boolean => names.includes(name)
+  const shared = has('public') || has('s-maxage') || (has('max-age') && !has('private') && !has('no-store') && !has('no-cache'))
+  if (!shared) return value
+  return ['private', ...directives.filter((_, i) => names[i] !== 'public' && names[i] !== 's-maxage' && names[i] !== 'private')].join(', ')
+}
+
+/** Same device information (what `device` records), field by field. */
+function sameDevice (a: SessionDevice | null | undefined, b: SessionDevice | null | undefined): boolean {
+  if (a == null || b == null) return a == null && b == null
+  return a.ip === b.ip && a.userAgent === b.userAgent && a.label === b.label
+}
+
+const NO_VALUES: readonly string[] = Object.freeze([])
 
 /** A `Set-Cookie` value, as @fastify/cookie's `serialize` writes it (same `cookie` module, default encoding). */
 function serializeCookie (name: string, value: string, attributes: Omit<SetCookie, 'name' | 'value'>): string {
@@ -70,27 +97,47 @@ export class SessionRuntime {
     return false
   }
 
-  /** The session cookie's value, parsing the header only when @fastify/cookie did not. */
-  cookieValue (request: FastifyRequest): string | undefined {
-    const name = this.options.cookie.name
-    const cookies = (request as { cookies?: Record<string, string | undefined> | null }).cookies
-    if (cookies != null) return cookies[name]
+  /**
+   * Every non-empty value of the session cookie in the request, in header order. Several come only when another
+   * subdomain or path tossed one in (a browser sends the more specific path first), so the header is read pair
+   * by pair then: @fastify/cookie's `request.cookies` keeps one of them.
+   */
+  cookieValues (request: FastifyRequest): readonly string[] {
     const header = request.headers.cookie
-    return header === undefined ? undefined : this.parseCookie(header)[name]
+    if (header === undefined) return NO_VALUES
+    const name = this.options.cookie.name
+    const first = header.indexOf(name + '=')
+    if (first === -1) return NO_VALUES
+    if (header.indexOf(name + '=', first + 1) === -1) {
+      const cookies = (request as { cookies?: Record<string, string | undefined> | null }).cookies
+      const value = cookies != null ? cookies[name] : this.parseCookie(header)[name]
+      return value === undefined || value === '' ? NO_VALUES : [value]
+    }
+    const values: string[] = []
+    for (const pair of header.split(';')) {
+      const equals = pair.indexOf('=')
+      if (equals === -1 || pair.slice(0, equals).trim() !== name) continue
+      const value = this.parseCookie(pair.trim())[name]
+      if (value !== undefined && value !== '') values.push(value)
+    }
+    return values
+  }
+
+  /** The user a `userKey` value names: a non-empty string, or a finite number as a string; anything else is no user. */
+  userOf (text: string | undefined): string | null {
+    if (text === undefined) return null
+    const value = this.options.serializer.deserialize(text)
+    if (typeof value === 'string') return value === '' ? null : value
+    return typeof value === 'number' && Number.isFinite(value) ? String(value) : null
   }
 }
 
 /**
- * The store failure to throw or log, with every occurrence of the session ID taken out: IDs never reach logs.
- * A store that already rejects with FST_SESSION_STORE_UNAVAILABLE (RedisStore does) is passed through.
+ * The store failure to throw or log: a generic FST_SESSION_STORE_UNAVAILABLE (its message reaches the client) whose
+ * `cause` is the store's own error (logged, never sent). Stores only ever see hashed keys, so no ID is in it.
  */
-function storeFailure (action: string, error: unknown, id: string): Error {
-  const message = (error instanceof Error ? error.message : String(error)).split(id).join('[session id]')
-  if (error instanceof SessionStoreUnavailableError) {
-    error.message = message
-    return error
-  }
-  return new SessionStoreUnavailableError(action, { cause: new Error(message) })
+export function storeFailure (action: string, error: unknown): Error {
+  return new SessionStoreUnavailableError(action, { cause: error instanceof Error ? error : new Error(String(error)) })
 }
 
 type CookieAction = 'set' | 'clear' | null
@@ -104,13 +151,23 @@ export class RequestSession implements SessionControl {
   readonly #request: FastifyRequest
   readonly promise: Promise<Session>
   session: Session | null = null
-  /** the ID the store holds this session under, or `null` */
-  #storedId: string | null = null
+  /** the store key (hash of the ID) the store holds this session under, or `null` */
+  #storeKey: string | null = null
+  /** the last ID whose store key and handle were computed, and them: computed once per request */
+  #keyId: string | null = null
+  #key = ''
+  #handle = ''
   /** the next save creates the session under `session.id` (new or regenerated) */
   #create = false
-  /** nothing is stored and no cookie is written (skip header, or the store failed under 'fresh') */
+  /** a skip header: no session handling at all */
+  #skipped = false
+  /** nothing more is stored and no live cookie is written (the store failed under 'fresh', or the session is gone) */
   #detached = false
-  /** the request carried a session cookie */
+  /** another request destroyed or regenerated the session meanwhile: its cookie stands, so this one sends none */
+  #gone = false
+  /** the load failed under 'fresh': a logout in this request cannot remove the session the cookie names */
+  #loadFailure: Error | null = null
+  /** the request carried one session cookie: a bad one gets a deletion cookie (never when several were tossed in) */
   #incoming = false
   /** the cookie was signed or sealed with an older secret */
   #stale = false
@@ -120,8 +177,12 @@ export class RequestSession implements SessionControl {
   #cookie: CookieAction = null
   /** the sealed value to send (CookieStore) */
   #sealed = ''
-  /** an expired session to remove from the store at the end of the request */
-  #expiredId: string | null = null
+  /** the user the stored session is bound to (`userKey`), as far as this request knows */
+  #user: string | null = null
+  /** the device information stored with the session */
+  #device: SessionDevice | null = null
+  /** an expired session's store key, to remove it at the end of the request */
+  #expiredKey: string | null = null
   #queue: Promise<void> = IDLE
   /** store work queued and not settled yet */
   #pending = 0
@@ -133,42 +194,89 @@ export class RequestSession implements SessionControl {
     this.promise = this.#load()
   }
 
+  /** The opaque handle of the session (what logs, events and `app.sessions` name it by), or `null` before it is stored. */
+  get handle (): string | null {
+    const id = this.session?.id ?? null
+    if (id === null) return null
+    this.#keyOf(id)
+    return this.#handle
+  }
+
+  /** The store key of `id`; the hashes are computed once per ID. */
+  #keyOf (id: string): string {
+    if (this.#keyId !== id) {
+      this.#keyId = id
+      this.#key = storeKeyOf(id)
+      this.#handle = handleOf(this.#key)
+    }
+    return this.#key
+  }
+
   async #load (): Promise<Session> {
     const runtime = this.#runtime
     const now = Date.now()
     if (runtime.skipped(this.#request)) {
+      this.#skipped = true
       this.#detached = true
       return this.#fresh('new', now)
     }
-    const value = runtime.cookieValue(this.#request)
-    if (value === undefined || value === '') return this.#fresh('new', now)
-    this.#incoming = true
-    let id: string
-    let record: SessionRecord | null
-    if (runtime.cookieStore !== null) {
-      const opened = runtime.cookieStore.open(value)
-      if (opened === null) return this.#rejected('invalid', now)
-      ;({ id, record } = opened)
-      this.#stale = opened.stale
-    } else {
-      const verified = runtime.signer.verify(value)
-      if (verified === null) return this.#rejected('invalid', now)
-      id = verified.id
-      this.#stale = verified.stale
+    const values = runtime.cookieValues(this.#request)
+    if (values.length === 0) return this.#fresh('new', now)
+    if (values.length > 1) {
+      this.#request.log.warn({ cookies: values.length }, 'fastify-lazy-session: several session cookies in one request (one may have been tossed in by another subdomain or path); the first that verifies is used')
+    }
+    this.#incoming = values.length === 1
+    let id: string | null = null
+    let record: SessionRecord | null = null
+    const cookieStore = runtime.cookieStore
+    for (let i = 0; i < values.length && id === null; i++) {
+      const value = values[i] as string
+      if (cookieStore !== null) {
+        const opened = cookieStore.open(value)
+        if (opened === null) continue
+        ;({ id, record } = opened)
+        this.#stale = opened.stale
+      } else {
+        const verified = runtime.signer.verify(value)
+        if (verified === null) continue
+        id = verified.id
+        this.#stale = verified.stale
+      }
+    }
+    if (id === null) return this.#rejected('invalid', now)
+    const key = this.#keyOf(id)
+    if (cookieStore === null) {
       try {
-        record = await (runtime.store as SessionStore).load(id)
+        record = await (runtime.store as SessionStore).load(key)
       } catch (error) {
-        this.#storeFailed('load', error, id)
+        this.#storeFailed('load', error)
+        this.#loadFailure = storeFailure('load', error)
         return this.#fresh('new', now)
       }
       if (record === null) return this.#rejected('not-found', now)
     }
-    if (runtime.expired(record, now)) {
-      this.#expiredId = runtime.store === null ? null : id
+    const loaded = record as SessionRecord
+    if (runtime.expired(loaded, now)) {
+      this.#expiredKey = cookieStore === null ? key : null
       return this.#rejected('expired', now)
     }
-    this.#storedId = id
-    this.session = internals.create(this, runtime.options.serializer, id, record, 'loaded')
+    const user = loaded.user ?? null
+    const revocations = cookieStore as (CookieStore & RevocableCookieStore) | null
+    if (user !== null && typeof revocations?.revoked === 'function') {
+      let revoked: boolean
+      try {
+        revoked = await revocations.revoked(user, this.#handle, loaded.lastAccessAt)
+      } catch (error) {
+        this.#storeFailed('load', error)
+        this.#loadFailure = storeFailure('load', error)
+        return this.#fresh('new', now)
+      }
+      if (revoked) return this.#rejected('revoked', now)
+    }
+    this.#storeKey = key
+    this.#user = user
+    this.#device = loaded.device ?? null
+    this.session = internals.create(this, runtime.options.serializer, id, loaded, 'loaded')
     return this.session
   }
 
@@ -184,10 +292,10 @@ export class RequestSession implements SessionControl {
   }
 
   /** Under 'fail' throws FST_SESSION_STORE_UNAVAILABLE; under 'fresh' logs and stops storing anything for this request. */
-  #storeFailed (action: string, error: unknown, id: string): void {
-    const failure = storeFailure(action, error, id)
+  #storeFailed (action: string, error: unknown): void {
+    const failure = storeFailure(action, error)
     if (this.#runtime.options.onStoreError === 'fail') throw failure
-    this.#request.log.warn({ err: failure }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
+    this.#request.log.warn({ err: failure, handle: this.handle }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
     this.#detached = true
   }
 
@@ -201,24 +309,51 @@ export class RequestSession implements SessionControl {
   }
 
   /** Calls the store; a failure throws FST_SESSION_STORE_UNAVAILABLE, or under 'fresh' detaches the session. */
-  async #storeCall<T> (action: string, id: string, call: () => Promise<T>): Promise<T | undefined> {
+  async #storeCall<T> (action: string, call: () => Promise<T>): Promise<T | undefined> {
     try {
       return await call()
     } catch (error) {
-      this.#storeFailed(action, error, id)
+      this.#storeFailed(action, error)
       return undefined
     }
+  }
+
+  /**
+   * Removes the stored session for a logout (destroy, regenerate, emptied): never under 'fresh' rules, a removal
+   * that did not happen throws. `false` when the store says there was none left to remove.
+   */
+  async #removeStored (action: string): Promise<boolean> {
+    if (this.#loadFailure !== null) throw storeFailure(action, this.#loadFailure.cause)
+    const key = this.#storeKey
+    const store = this.#runtime.store
+    if (key === null || store === null) return true
+    let removed: boolean
+    try {
+      removed = await store.destroy(key)
+    } catch (error) {
+      const failure = storeFailure(action, error)
+      this.#request.log.warn({ err: failure, handle: this.handle }, `fastify-lazy-session: store ${action} failed; the session could not be removed`)
+      throw failure
+    }
+    this.#storeKey = null
+    return removed !== false
   }
 
   regenerate (): Promise<void> {
     return this.#serial(async () => {
       const session = this.session as Session
-      if (this.#detached || session.id === null) return
-      const removed = await this.#removeStored('regenerate')
-      if (this.#detached) return
+      if (this.#skipped || this.#gone || (session.id === null && this.#loadFailure === null)) return
+      let removed: boolean
+      try {
+        removed = await this.#removeStored('regenerate')
+      } catch (error) {
+        // Nothing more is stored under the old ID in this request: a caught error must not leave it signed in.
+        this.#detached = true
+        throw error
+      }
       if (!removed) {
         // Destroyed (or regenerated) by another request meanwhile: its data does not come back under a new ID.
-        this.#gone()
+        this.#goneMeanwhile()
         return
       }
       internals.setId(session, generateId())
@@ -229,10 +364,16 @@ export class RequestSession implements SessionControl {
   destroy (): Promise<void> {
     return this.#serial(async () => {
       const session = this.session as Session
-      await this.#removeStored('destroy')
-      if (this.#incoming || session.id !== null) this.#cookie = 'clear'
-      this.#create = false
-      internals.reset(session, this.#runtime.freshRecord(Date.now()))
+      if (this.#skipped || this.#gone) return
+      try {
+        await this.#removeStored('destroy')
+      } finally {
+        // The deletion cookie goes out even when the store failed: the browser at least forgets the session.
+        if (this.#incoming || session.id !== null) this.#cookie = 'clear'
+        this.#create = false
+        this.#storeKey = null
+        internals.reset(session, this.#runtime.freshRecord(Date.now()))
+      }
     })
   }
 
@@ -244,21 +385,17 @@ export class RequestSession implements SessionControl {
     return this.#serial(() => this.#persist())
   }
 
-  /** Removes the stored session; `false` when the store says there was none left to remove. */
-  async #removeStored (action: string): Promise<boolean> {
-    const id = this.#storedId
-    const store = this.#runtime.store
-    if (id === null || store === null || this.#detached) return true
-    const removed = await this.#storeCall(action, id, () => store.destroy(id))
-    this.#storedId = null
-    return removed !== false
-  }
-
-  /** The stored session no longer exists: this request starts over with a new, empty one and clears the cookie. */
-  #gone (): void {
-    this.#storedId = null
+  /**
+   * Another request destroyed or regenerated the session: this request's changes are dropped and it sends no
+   * cookie, since the other request already sent the right one (a deletion here would undo a racing login).
+   */
+  #goneMeanwhile (): void {
+    this.#storeKey = null
     this.#create = false
-    this.#cookie = 'clear'
+    this.#gone = true
+    this.#detached = true
+    this.#cookie = null
+    this.#request.log.debug('fastify-lazy-session: the session was destroyed or regenerated by another request; this request\'s changes are dropped')
     internals.reset(this.session as Session, this.#runtime.freshRecord(Date.now()))
   }
 
@@ -293,10 +430,13 @@ export class RequestSession implements SessionControl {
     // removes a session that the save leaves without data and resolves false (#write then clears the cookie).
     if (empty && (runtime.store === null || changes?.replace === true)) {
       return async () => {
-        await this.#removeStored('destroy')
-        if (this.#detached) return
-        this.#cookie = 'clear'
-        internals.reset(session, runtime.freshRecord(now))
+        try {
+          await this.#removeStored('destroy')
+        } finally {
+          this.#cookie = 'clear'
+          this.#storeKey = null
+          internals.reset(session, runtime.freshRecord(now))
+        }
       }
     }
     const idle = runtime.options.idleTimeout
@@ -308,6 +448,7 @@ export class RequestSession implements SessionControl {
     const update = changes ?? { replace: false, set: new Map<string, string>(), delete: [] }
     return async () => {
       await this.#write(session.id as string, false, update, now, expiresAt)
+      if (this.#detached) return
       if (roll || this.#touched || this.#stale) this.#cookie = this.#cookie ?? 'set'
       this.#rolled ||= roll
       this.#touched = false
@@ -315,28 +456,64 @@ export class RequestSession implements SessionControl {
     }
   }
 
+  /** The binding a save carries: the user (or `null`) when the `userKey` changed in it, `undefined` when untouched. */
+  #userChange (create: boolean, changes: SessionChanges): string | null | undefined {
+    const userKey = this.#runtime.options.userKey
+    if (userKey === null) return undefined
+    let user: string | null
+    if (create || changes.replace || changes.set.has(userKey)) user = this.#runtime.userOf(changes.set.get(userKey))
+    else if (changes.delete.includes(userKey)) user = null
+    else return undefined
+    if (create) return user ?? undefined
+    return user === this.#user ? undefined : user
+  }
+
+  /** The device to store: always for a new session, else when it differs from the stored one. */
+  #deviceChange (create: boolean): SessionDevice | undefined {
+    const deviceOf = this.#runtime.options.device
+    if (deviceOf === null) return undefined
+    const device = deviceOf(this.#request)
+    return create || !sameDevice(device, this.#device) ? device : undefined
+  }
+
   async #write (id: string, create: boolean, changes: SessionChanges, now: number, expiresAt: number | null): Promise<void> {
     const session = this.session as Session
     const runtime = this.#runtime
     const createdAt = session.createdAt
+    const key = this.#keyOf(id)
+    const user = this.#userChange(create, changes)
+    const device = this.#deviceChange(create)
     if (runtime.cookieStore === null) {
       const store = runtime.store as SessionStore
       const ttl = runtime.ttl(createdAt, now, expiresAt, now)
-      const saved = await this.#storeCall('save', id, () => store.save(id, { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl }))
+      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handle }
+      if (user !== undefined) update.user = user
+      if (device !== undefined) update.device = device
+      const saved = await this.#storeCall('save', () => store.save(key, update))
       if (saved === undefined) return
       if (!saved) {
-        // Destroyed by another request while this one was in flight (it stays destroyed), or emptied by this save.
-        this.#gone()
+        if (internals.isEmpty(session)) {
+          // This save deleted the last keys: the store removed the session, and the browser forgets it.
+          this.#storeKey = null
+          this.#create = false
+          this.#cookie = 'clear'
+          internals.reset(session, runtime.freshRecord(Date.now()))
+        } else {
+          this.#goneMeanwhile()
+        }
         return
       }
     }
+    if (create) this.#user = null
+    if (user !== undefined) this.#user = user
+    if (device !== undefined) this.#device = device
     internals.committed(session, changes)
     internals.setId(session, id)
     internals.setTimes(session, now, expiresAt)
-    this.#storedId = id
+    this.#storeKey = key
     this.#create = false
     if (runtime.cookieStore !== null) {
-      const sealed = runtime.cookieStore.seal(id, internals.record(session))
+      const sealed = runtime.cookieStore.seal(id, { ...internals.record(session), user: this.#user, device: this.#device })
       const size = cookieSize(runtime.options.cookie.name, sealed)
       // Checked before the cookie is queued: a session too large is never sent, not even the part that fits.
       if (size > runtime.cookieStore.maxSize) throw new SessionTooLargeError(size, runtime.cookieStore.maxSize)
@@ -344,6 +521,28 @@ export class RequestSession implements SessionControl {
       this.#cookie = 'set'
     } else if (create) {
       this.#cookie = 'set'
+    }
+    if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) await this.#enforceCap(user)
+  }
+
+  /** `maxSessionsPerUser`: after binding a user, the least recently used sessions beyond the cap are revoked. */
+  async #enforceCap (user: string): Promise<void> {
+    const store = this.#runtime.store as Required<Pick<SessionStore, 'list' | 'revoke'>>
+    const max = this.#runtime.options.maxSessionsPerUser
+    const own = this.#handle
+    let sessions: SessionInfo[]
+    try {
+      sessions = await store.list(user)
+    } catch (error) {
+      throw storeFailure('revoke', error)
+    }
+    const others = sessions.filter((info) => info.handle !== own).sort((a, b) => b.lastAccessAt - a.lastAccessAt)
+    for (const info of others.slice(Math.max(0, max - 1))) {
+      try {
+        await store.revoke(user, info.handle)
+      } catch (error) {
+        throw storeFailure('revoke', error)
+      }
     }
   }
 
@@ -354,13 +553,16 @@ export class RequestSession implements SessionControl {
   finish (reply: FastifyReply): Promise<void> | null {
     if (this.#finished) return null
     this.#finished = true
-    if (this.session === null || this.#pending > 0 || this.#expiredId !== null) return this.#finishLater(reply)
+    if (this.session === null || this.#pending > 0 || this.#expiredKey !== null) return this.#finishLater(reply)
     const work = this.#persistWork()
     if (work === null) {
       this.#end(reply)
       return null
     }
-    return this.#serial(work).then(() => { this.#end(reply) })
+    return this.#serial(work).then(() => { this.#end(reply) }, (error: unknown) => {
+      this.#end(reply)
+      throw error
+    })
   }
 
   /** finish() when the load has not settled, store work is still queued, or an expired session is to be removed. */
@@ -370,17 +572,20 @@ export class RequestSession implements SessionControl {
     } catch {
       return
     }
-    await this.#serial(() => this.#persist())
-    const expiredId = this.#expiredId
-    if (expiredId !== null) {
-      const store = this.#runtime.store as SessionStore
-      await this.#storeCall('destroy', expiredId, () => store.destroy(expiredId))
+    try {
+      await this.#serial(() => this.#persist())
+      const expiredKey = this.#expiredKey
+      if (expiredKey !== null) {
+        const store = this.#runtime.store as SessionStore
+        await this.#storeCall('destroy', () => store.destroy(expiredKey))
+      }
+    } finally {
+      this.#end(reply)
     }
-    this.#end(reply)
   }
 
   #end (reply: FastifyReply): void {
-    if (this.#cookie === null || this.#detached) return
+    if (this.#cookie === null || this.#gone || (this.#cookie === 'set' && this.#detached)) return
     this.#writeCookie(reply)
   }
 
@@ -408,6 +613,8 @@ export class RequestSession implements SessionControl {
     }
     // Written directly (Fastify appends Set-Cookie headers): works whichever onSend hook runs first.
     reply.header('set-cookie', serializeCookie(cookie.name, value, attributes))
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    const cacheControl = reply.getHeader('cache-control')
+    if (cacheControl === undefined) reply.header('cache-control', 'no-store')
+    else reply.header('cache-control', privateCacheControl(String(cacheControl)))
   }
 }

@@ -29,7 +29,7 @@ export interface ConformanceCase {
 export const CONFORMANCE_SECRET = 'conformance-secret-at-least-32-characters'
 
 /** The `name=value` of the session cookie a response sets, `''` for a deletion cookie, `undefined` when it sets none. */
-export function sessionCookie (response: LightMyRequestResponse, name = 'session'): { header: string, value: string, attributes: string } | undefined {
+export function sessionCookie (response: LightMyRequestResponse, name = '__Host-session'): { header: string, value: string, attributes: string } | undefined {
   const raw = response.headers['set-cookie']
   const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]
   for (const line of list) {

@@ -1,9 +1,11 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
-import { InvalidOptionError, SessionNotLoadedError } from './errors.ts'
-import { normalizeOptions, type FastifyLazySessionOptions, type NormalizedOptions } from './options.ts'
+import { Autoload, checkRouteConfig } from './autoload.ts'
+import { SessionNotLoadedError } from './errors.ts'
+import { normalizeOptions, type AutoloadHook, type FastifyLazySessionOptions } from './options.ts'
 import { RequestSession, SessionRuntime } from './RequestSession.ts'
 import type { Session } from './Session.ts'
+import { StoreUserSessions } from './sessions.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,42 +33,11 @@ declare module 'fastify' {
   }
 }
 
-/** Loads the session before the handler: the route's first preHandler. */
-const autoload: preHandlerAsyncHookHandler = async function autoload (request) {
-  await request.loadSession()
-}
-
-function pathOf (url: string): string {
-  const query = url.indexOf('?')
-  return query === -1 ? url : url.slice(0, query)
-}
-
-/** `/admin` matches `/admin` and `/admin/...`, not `/administrator`. */
-function pathMatcher (options: NormalizedOptions): (path: string) => boolean {
-  const prefixes = options.autoloadPrefixes.map((prefix) => prefix.endsWith('/') ? prefix : prefix + '/')
-  const exact = options.autoloadPrefixes
-  const patterns = options.autoloadPatterns
-  return (path) => exact.includes(path) || prefixes.some((prefix) => path.startsWith(prefix)) || patterns.some((pattern) => pattern.test(path))
-}
-
-function routeAutoload (route: RouteOptions, options: NormalizedOptions, matches: (path: string) => boolean): preHandlerAsyncHookHandler | null {
-  const config = (route.config as { session?: { autoload?: unknown } } | undefined)?.session?.autoload
-  if (config !== undefined && typeof config !== 'boolean') {
-    throw new InvalidOptionError(`\`config.session.autoload\` of route ${route.method} ${route.url} must be a boolean`)
-  }
-  if (config === true || (config === undefined && options.autoloadAll)) return autoload
-  if (config === false || (options.autoloadPrefixes.length === 0 && options.autoloadPatterns.length === 0)) return null
-  // A static URL is decided now; a parametric one by each request's path.
-  if (!/[:*]/.test(route.url)) return matches(route.url) ? autoload : null
-  return async function autoloadByPath (request) {
-    if (matches(pathOf(request.url))) await request.loadSession()
-  }
-}
-
-/** The HEAD route Fastify adds for a GET comes through onRoute with the GET's options as they were before. */
-function addFirstPreHandler (route: RouteOptions, hook: preHandlerAsyncHookHandler): void {
-  const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
-  route.preHandler = [hook, ...existing]
+/** What `FST_SESSION_NOT_LOADED` adds to its message: which hook autoload runs in, and what to do before it. */
+function notLoadedHint (hook: AutoloadHook): string {
+  return hook === 'onRequest'
+    ? ' (autoload loads it in `onRequest`; an `onRequest` hook that runs before this plugin\'s must call `await request.loadSession()` itself)'
+    : ` (autoload loads it in \`${hook}\`; in an earlier hook, call \`await request.loadSession()\` there, or set \`autoloadHook: 'onRequest'\`)`
 }
 
 async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLazySessionOptions): Promise<void> {
@@ -74,8 +45,11 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
   // @fastify/cookie is used for parsing and serialising, but not registered: its onSend hook would run on every
   // request. An app that registers it (before or after this plugin) keeps it, and its parsed request.cookies are used.
   const runtime = new SessionRuntime(normalized, fastify)
-  const matches = pathMatcher(normalized)
+  const autoload = new Autoload(normalized, fastify)
+  const notLoaded = 'The session is not loaded: call `await request.loadSession()` first, or enable `autoload` for this route' +
+    notLoadedHint(normalized.autoloadHook)
 
+  fastify.decorate('sessions', new StoreUserSessions(normalized))
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('loadSession', function loadSession (this: FastifyRequest): Promise<Session> {
     let state = this[kSession]
@@ -88,7 +62,11 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
   fastify.decorateRequest('session', {
     getter (this: FastifyRequest): Session {
       const session = this[kSession]?.session
-      if (session == null) throw new SessionNotLoadedError()
+      if (session == null) {
+        const error = new SessionNotLoadedError()
+        error.message = notLoaded
+        throw error
+      }
       return session
     }
   })
@@ -98,9 +76,21 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
     }
   })
 
-  fastify.addHook('onRoute', (route) => {
-    const hook = routeAutoload(route, normalized, matches)
-    if (hook !== null) addFirstPreHandler(route, hook)
+  // A route declared after this plugin with an invalid setting fails at declaration; one declared before, at its requests.
+  fastify.addHook('onRoute', (route) => { checkRouteConfig(route.config, route.method, route.url) })
+
+  // One hook for every route, decided per request: it holds for routes declared before this plugin, without
+  // `await register`, and in child contexts. Synchronous (no promise) whenever there is nothing to load.
+  fastify.addHook(normalized.autoloadHook, function autoloadSession (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    let wanted: boolean
+    try {
+      wanted = autoload.wanted(request)
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    if (wanted) request.loadSession().then(() => { done() }, done)
+    else done()
   })
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) {
