@@ -81,7 +81,7 @@ for (const store of stores) {
     t.equal(authorizeUrl.origin + authorizeUrl.pathname, `${issuer}/authorize`)
     const state = authorizeUrl.searchParams.get('state')
     t.ok(state, 'with a state')
-    t.ok(jar.get('session'), 'and a session cookie')
+    t.ok(jar.header(), 'and a session cookie')
     const pending = await (await get(jar, `${url}/me`, url)).json() as { user: string | null, data: Record<string, unknown> }
     t.same(pending, { user: null, data: { [STATE_KEY]: { state } } }, 'the state is kept in the session (a nested value set by property access)')
 

@@ -31,7 +31,7 @@ async function buildApp (store: Store, autoload: 'plugin' | 'route'): Promise<Fa
   await app.register(formbody)
   await app.register(session, { secret: SECRET, store, autoload: autoload === 'plugin' })
   await app.register(passport.initialize())
-  const config = autoload === 'route' ? { session: { autoload: true } } : {}
+  const config: import('fastify').FastifyContextConfig = autoload === 'route' ? { session: { autoload: true } } : {}
   // passport's session strategy reads the session in preValidation: it goes in the scope of the routes that load it.
   await app.register(async (scope) => {
     await scope.register(passport.secureSession())
