@@ -5,14 +5,15 @@ import t, { type Test } from 'tap'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { WAIT, assertBuilt, byTestId, launchBrowser, newContext, sessionCookie, signIn, startDemo, submitSignIn, type DemoServer } from './fixtures/browser.ts'
 
-// Two demo servers and four browser contexts at most; every wait is bounded by WAIT, never by a tight margin.
+// Every wait is bounded by WAIT, never by a tight margin; the file's own limit leaves room on a busy machine.
 t.setTimeout(240_000)
 assertBuilt()
 const browser: Browser = await launchBrowser()
-const demo: DemoServer = await startDemo()
+// The devices tests count a user's sessions: each gets a server of its own, where no other test signed in.
+const [demo, revokeOneDemo, revokeOthersDemo] = await Promise.all([startDemo(), startDemo(), startDemo()]) as [DemoServer, DemoServer, DemoServer]
 t.teardown(async () => {
   await browser.close()
-  await demo.stop()
+  await Promise.all([demo.stop(), revokeOneDemo.stop(), revokeOthersDemo.stop()])
 })
 
 const opts = { timeout: 60_000 }
@@ -106,10 +107,10 @@ t.test('sign-out through the form ends the session', opts, async (t) => {
 t.test('two browsers as the same user: revoking the second from the first signs it out at its next request', opts, async (t) => {
   const first = await openBrowser(t, 'Demo Browser One/1.0')
   const second = await openBrowser(t, 'Demo Browser Two/2.0')
-  await signIn(first.page, demo.url, 'grace')
-  await signIn(second.page, demo.url, 'grace')
+  await signIn(first.page, revokeOneDemo.url, 'grace')
+  await signIn(second.page, revokeOneDemo.url, 'grace')
 
-  await first.page.goto(demo.url + '/devices')
+  await first.page.goto(revokeOneDemo.url + '/devices')
   const rows = first.page.getByTestId('device')
   await rows.first().waitFor()
   t.equal(await rows.count(), 2, 'both sessions of grace are listed')
@@ -129,7 +130,7 @@ t.test('two browsers as the same user: revoking the second from the first signs 
   t.equal(await byTestId(second.page, 'user'), '', 'the second browser is signed out at its next request')
   t.match(await second.page.getByTestId('expired').getAttribute('data-reason'), /^(?:not-found|revoked)$/, 'and told its session ended')
 
-  await first.page.goto(demo.url + '/')
+  await first.page.goto(revokeOneDemo.url + '/')
   t.equal(await byTestId(first.page, 'user'), 'grace', 'the first browser stays signed in')
 })
 
@@ -137,10 +138,10 @@ t.test('"Sign out everywhere else" ends every other session of the user and no o
   const [a, b, c, stranger] = await Promise.all([
     openBrowser(t, 'Browser A'), openBrowser(t, 'Browser B'), openBrowser(t, 'Browser C'), openBrowser(t, 'Browser D')
   ])
-  for (const browser of [a, b, c]) await signIn(browser.page, demo.url, 'ada')
-  await signIn(stranger.page, demo.url, 'grace')
+  for (const browser of [a, b, c]) await signIn(browser.page, revokeOthersDemo.url, 'ada')
+  await signIn(stranger.page, revokeOthersDemo.url, 'grace')
 
-  await a.page.goto(demo.url + '/devices')
+  await a.page.goto(revokeOthersDemo.url + '/devices')
   await a.page.getByTestId('device').first().waitFor()
   t.equal(await a.page.getByTestId('device').count(), 3, 'three sessions of ada (grace\'s is not listed)')
   await a.page.getByTestId('revoke-others').click()
@@ -152,11 +153,11 @@ t.test('"Sign out everywhere else" ends every other session of the user and no o
     await browser.page.reload()
     t.equal(await byTestId(browser.page, 'user'), '', `browser ${name} is signed out`)
   }
-  await a.page.goto(demo.url + '/')
+  await a.page.goto(revokeOthersDemo.url + '/')
   t.equal(await byTestId(a.page, 'user'), 'ada', 'the browser that asked stays signed in')
   await stranger.page.reload()
   t.equal(await byTestId(stranger.page, 'user'), 'grace', 'another user is not touched')
-  await stranger.page.goto(demo.url + '/devices')
+  await stranger.page.goto(revokeOthersDemo.url + '/devices')
   await stranger.page.getByTestId('device').first().waitFor({ timeout: WAIT })
   t.equal(await stranger.page.getByTestId('device').count(), 1)
 })
