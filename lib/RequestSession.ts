@@ -2,7 +2,7 @@ import { parseCookie, stringifySetCookie, type SetCookie } from 'cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
 import type { NormalizedOptions } from './options.ts'
-import { internals, type Session, type SessionChanges, type SessionControl } from './Session.ts'
+import { internals, type Session, type SessionChanges, type SessionControl, type SessionWithData } from './Session.ts'
 import { generateId, handleOf, IdSigner, storeKeyOf } from './signing.ts'
 import { CookieStore, cookieSize } from './stores/CookieStore.ts'
 import type { SessionDevice, SessionInfo, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
@@ -37,6 +37,11 @@ const NO_VALUES: readonly string[] = Object.freeze([])
 /** A `Set-Cookie` value, as @fastify/cookie's `serialize` writes it (same `cookie` module, default encoding). */
 function serializeCookie (name: string, value: string, attributes: Omit<SetCookie, 'name' | 'value'>): string {
   return stringifySetCookie({ name, value, ...attributes })
+}
+
+/** When a lifetime that starts at `start` ends: `null` for a browser-session cookie (lifetime 0). */
+function lifetimeEnd (start: number, lifetime: number): number | null {
+  return lifetime > 0 ? start + lifetime : null
 }
 
 /** What one plugin registration shares between its requests. */
@@ -149,7 +154,8 @@ const IDLE = Promise.resolve()
 export class RequestSession implements SessionControl {
   readonly #runtime: SessionRuntime
   readonly #request: FastifyRequest
-  readonly promise: Promise<Session>
+  /** what `loadSession()` resolves with: the session as the application sees it (property access) */
+  readonly promise: Promise<SessionWithData>
   session: Session | null = null
   /** the store key (hash of the ID) the store holds this session under, or `null` */
   #storeKey: string | null = null
@@ -191,7 +197,7 @@ export class RequestSession implements SessionControl {
   constructor (runtime: SessionRuntime, request: FastifyRequest) {
     this.#runtime = runtime
     this.#request = request
-    this.promise = this.#load()
+    this.promise = this.#load().then(internals.exposed)
   }
 
   /** The opaque handle of the session (what logs, events and `app.sessions` name it by), or `null` before it is stored. */
@@ -413,7 +419,10 @@ export class RequestSession implements SessionControl {
     const session = this.session as Session
     if (this.#detached) return null
     const runtime = this.#runtime
-    const { rolling, lifetime } = runtime.options
+    const rolling = runtime.options.rolling
+    // session.options({ maxAge }) gives this session a lifetime of its own.
+    const lifetime = internals.maxAge(session) ?? runtime.options.lifetime
+    const resized = internals.maxAgeChange(session) !== undefined
     const now = Date.now()
     const empty = internals.isEmpty(session)
     if (session.id === null || this.#create) {
@@ -422,7 +431,7 @@ export class RequestSession implements SessionControl {
         return null
       }
       const id = session.id ?? generateId()
-      const expiresAt = rolling && lifetime > 0 ? now + lifetime : session.expiresAt
+      const expiresAt = rolling && lifetime > 0 ? now + lifetime : resized ? lifetimeEnd(session.createdAt, lifetime) : session.expiresAt
       return () => this.#write(id, true, internals.snapshot(session), now, expiresAt)
     }
     const changes = internals.changes(session)
@@ -442,14 +451,14 @@ export class RequestSession implements SessionControl {
     const idle = runtime.options.idleTimeout
     const activity = idle > 0 && now - session.lastAccessAt >= idle / 10
     const roll = rolling && !this.#rolled
-    if (changes === null && !activity && !roll && !this.#touched && !this.#stale) return null
-    const expiresAt = roll && lifetime > 0 ? now + lifetime : session.expiresAt
+    if (changes === null && !activity && !roll && !this.#touched && !this.#stale && !resized) return null
+    const expiresAt = roll && lifetime > 0 ? now + lifetime : resized ? lifetimeEnd(rolling ? now : session.createdAt, lifetime) : session.expiresAt
     // Nothing changed: a touch (an empty change set) refreshes the times and the TTL only.
     const update = changes ?? { replace: false, set: new Map<string, string>(), delete: [] }
     return async () => {
       await this.#write(session.id as string, false, update, now, expiresAt)
       if (this.#detached) return
-      if (roll || this.#touched || this.#stale) this.#cookie = this.#cookie ?? 'set'
+      if (roll || this.#touched || this.#stale || resized) this.#cookie = this.#cookie ?? 'set'
       this.#rolled ||= roll
       this.#touched = false
       this.#stale = false
@@ -486,7 +495,8 @@ export class RequestSession implements SessionControl {
     if (runtime.cookieStore === null) {
       const store = runtime.store as SessionStore
       const ttl = runtime.ttl(createdAt, now, expiresAt, now)
-      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handle }
+      const maxAge = create ? internals.maxAge(session) : internals.maxAgeChange(session)
+      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handle, maxAge }
       if (user !== undefined) update.user = user
       if (device !== undefined) update.device = device
       const saved = await this.#storeCall('save', () => store.save(key, update))
@@ -591,8 +601,9 @@ export class RequestSession implements SessionControl {
 
   #writeCookie (reply: FastifyReply): void {
     const runtime = this.#runtime
-    const { cookie, lifetime } = runtime.options
+    const cookie = runtime.options.cookie
     const session = this.session as Session
+    const lifetime = internals.maxAge(session) ?? runtime.options.lifetime
     const attributes = {
       path: cookie.path,
       domain: cookie.domain,

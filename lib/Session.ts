@@ -19,14 +19,27 @@ export interface SessionChanges {
 
 type Key<T> = keyof T & string
 
+/** What `session.options()` takes; keys other than `maxAge` are ignored (@fastify/csrf-protection passes `userInfo`). */
+export interface SessionOptions {
+  /** This session's own lifetime in seconds ("remember me"); `0` = a browser-session cookie, `null` = the plugin's `lifetime`. */
+  maxAge?: number | null
+  [other: string]: unknown
+}
+
 /** The plugin's access to a session's private state. */
 export interface SessionInternals {
   create (control: SessionControl, serializer: Serializer, id: string | null, record: SessionRecord, reason: SessionReason): Session
+  /** What the application sees: the session behind a Proxy that maps property access to get/set/delete/has/keys. */
+  exposed (session: Session): SessionWithData
+  /** This session's own lifetime in ms (`options({ maxAge })`), or `null`: the plugin's `lifetime`. */
+  maxAge (session: Session): number | null
+  /** The lifetime changed by `options({ maxAge })` and not saved yet: what `SessionUpdate.maxAge` carries, else `undefined`. */
+  maxAgeChange (session: Session): number | null | undefined
   /** What changed since load (or the last save), or `null` when nothing did. */
   changes (session: Session): SessionChanges | null
   /** Every key, replacing the stored ones: what a new (or regenerated) session stores. */
   snapshot (session: Session): SessionChanges
-  /** The change set was stored: it becomes the new baseline. */
+  /** The change set (and any lifetime change) was stored: it becomes the new baseline. */
   committed (session: Session, changes: SessionChanges): void
   /** No key has a value (without building the key list). */
   isEmpty (session: Session): boolean
@@ -51,7 +64,7 @@ function serializeValue (serializer: Serializer, key: string, value: unknown): s
  * One user's session. Values are deserialized the first time they are read; a value that was read is
  * serialized again at save time, so a nested mutation is saved too.
  */
-export class Session<T extends SessionData = SessionData> {
+class Session<T extends SessionData = SessionData> {
   readonly #control: SessionControl
   readonly #serializer: Serializer
   /** key → serialized value, as stored */
@@ -68,6 +81,13 @@ export class Session<T extends SessionData = SessionData> {
   #createdAt: number
   #lastAccessAt: number
   #expiresAt: number | null
+  /** ms, or `null`: the plugin's lifetime */
+  #maxAge: number | null
+  #maxAgeChanged = false
+  /** the Proxy the application gets, made on first exposure */
+  #proxy: Session<T> | null = null
+  /** this session's methods bound to it, for calls through the Proxy (private fields are not reachable through one) */
+  #bound: Map<string, unknown> | null = null
 
   private constructor (control: SessionControl, serializer: Serializer, id: string | null, record: SessionRecord, reason: SessionReason) {
     this.#control = control
@@ -79,6 +99,7 @@ export class Session<T extends SessionData = SessionData> {
     this.#createdAt = record.createdAt
     this.#lastAccessAt = record.lastAccessAt
     this.#expiresAt = record.expiresAt
+    this.#maxAge = record.maxAge ?? null
   }
 
   /** The session ID, or `null` for a session that has never been stored. */
@@ -159,9 +180,40 @@ export class Session<T extends SessionData = SessionData> {
     return copy
   }
 
-  /** A new ID for the same data; the old ID is removed from the store now (session fixation). */
-  async regenerate (): Promise<void> {
+  /**
+   * A new ID; the old ID is removed from the store now (session fixation). Without `keep` all data is kept;
+   * with `keep` only those keys survive (what @fastify/passport asks for at login).
+   */
+  async regenerate (keep?: ReadonlyArray<Key<T>>): Promise<void> {
+    if (keep !== undefined && (!Array.isArray(keep) || !keep.every((key) => typeof key === 'string'))) {
+      throw new TypeError('session.regenerate(keep): keep must be an array of data keys')
+    }
     await this.#control.regenerate()
+    if (keep === undefined) return
+    const kept: Array<[Key<T>, T[Key<T>]]> = []
+    for (const key of keep) {
+      const value = this.get(key)
+      if (value !== undefined) kept.push([key, value])
+    }
+    this.clear()
+    for (const [key, value] of kept) this.set(key, value)
+  }
+
+  /**
+   * `maxAge`: a lifetime in seconds for this session only ("remember me"), stored with it and used for its expiry,
+   * rolling, the store TTL and the cookie `Max-Age`. Other keys are ignored.
+   */
+  options (options: SessionOptions): void {
+    if (typeof options !== 'object' || options === null) throw new TypeError('session.options(options): options must be an object')
+    const maxAge = options.maxAge
+    if (maxAge === undefined) return
+    if (maxAge !== null && (typeof maxAge !== 'number' || !Number.isFinite(maxAge) || maxAge < 0)) {
+      throw new TypeError('session.options({ maxAge }): maxAge must be a number of seconds ≥ 0, or null for the plugin\'s lifetime')
+    }
+    const ms = maxAge === null ? null : Math.round(maxAge * 1000)
+    if (ms === this.#maxAge) return
+    this.#maxAge = ms
+    this.#maxAgeChanged = true
   }
 
   /** Removes the session from the store now and clears the cookie in this response. */
@@ -187,6 +239,9 @@ export class Session<T extends SessionData = SessionData> {
   static {
     internals = {
       create: (control, serializer, id, record, reason) => new Session(control, serializer, id, record, reason),
+      exposed: (session) => (session.#proxy ??= new Proxy(session, propertyAccess)) as SessionWithData,
+      maxAge: (session) => session.#maxAge,
+      maxAgeChange: (session) => session.#maxAgeChanged ? session.#maxAge : undefined,
       changes (session) {
         const replace = session.#cleared
         // Allocated on the first change: a request that only reads allocates nothing here.
@@ -215,13 +270,14 @@ export class Session<T extends SessionData = SessionData> {
         for (const [key, text] of changes.set) session.#raw.set(key, text)
         session.#cleared = false
         session.#deleted = null
+        session.#maxAgeChanged = false
       },
       isEmpty (session) {
         // #deleted only ever holds stored keys, so the stored keys left are #raw.size - #deleted.size.
         return session.#values.size === 0 && (session.#cleared || session.#raw.size === (session.#deleted?.size ?? 0))
       },
       record (session) {
-        return { data: session.#raw, createdAt: session.#createdAt, lastAccessAt: session.#lastAccessAt, expiresAt: session.#expiresAt }
+        return { data: session.#raw, createdAt: session.#createdAt, lastAccessAt: session.#lastAccessAt, expiresAt: session.#expiresAt, maxAge: session.#maxAge }
       },
       setId (session, id) {
         session.#id = id
@@ -241,7 +297,86 @@ export class Session<T extends SessionData = SessionData> {
         session.#createdAt = record.createdAt
         session.#lastAccessAt = record.lastAccessAt
         session.#expiresAt = record.expiresAt
+        session.#maxAge = null
+        session.#maxAgeChanged = false
+      }
+    }
+
+    /** A method of Session, bound to the session behind the Proxy; one that returns the session returns the Proxy. */
+    function bound (session: Session, key: string): unknown {
+      let method = session.#bound?.get(key)
+      if (method === undefined) {
+        const own = (Session.prototype as unknown as Record<string, (...args: unknown[]) => unknown>)[key] as (...args: unknown[]) => unknown
+        const proxy = session.#proxy
+        method = function (...args: unknown[]): unknown {
+          const result = own.apply(session, args)
+          return result === session ? proxy : result
+        }
+        ;(session.#bound ??= new Map()).set(key, method)
+      }
+      return method
+    }
+
+    const propertyAccess: ProxyHandler<Session> = {
+      get (session, key) {
+        if (methods.has(key)) return bound(session, key as string)
+        if (typeof key === 'symbol' || key in session) return Reflect.get(session, key, session)
+        return key === 'then' ? undefined : session.get(key)
+      },
+      set (session, key, value) {
+        session.set(dataKey(session, key, 'set', 'value'), value)
+        return true
+      },
+      deleteProperty (session, key) {
+        session.delete(dataKey(session, key, 'delete', ''))
+        return true
+      },
+      has (session, key) {
+        return typeof key === 'string' && !reserved(session, key) ? session.has(key) : Reflect.has(session, key)
+      },
+      ownKeys (session) {
+        return session.keys()
+      },
+      getOwnPropertyDescriptor (session, key) {
+        if (typeof key !== 'string' || !session.has(key)) return undefined
+        return { value: session.get(key), writable: true, enumerable: true, configurable: true }
+      },
+      defineProperty (session, key, descriptor) {
+        if (!('value' in descriptor)) throw new TypeError('session data keys hold values: use session.set(key, value)')
+        session.set(dataKey(session, key, 'set', 'value'), descriptor.value)
+        return true
       }
     }
   }
 }
+
+/** Session's methods (bound for calls through the Proxy). */
+const methods: ReadonlySet<PropertyKey> = new Set(Object.getOwnPropertyNames(Session.prototype).filter((key) =>
+  key !== 'constructor' && typeof Object.getOwnPropertyDescriptor(Session.prototype, key)?.value === 'function'))
+
+/** A member of Session (or `then`: a session is never a thenable), which property access leaves alone. */
+function reserved (session: object, key: string): boolean {
+  return key in session || key === 'then'
+}
+
+/** The data key that a property write or delete stands for; a member name or a symbol is refused with the method to use. */
+function dataKey (session: object, key: string | symbol, method: 'set' | 'delete', value: string): string {
+  const args = value === '' ? '' : ', ' + value
+  if (typeof key === 'symbol') throw new TypeError(`session data keys are strings: use session.${method}(key${args})`)
+  if (reserved(session, key)) {
+    throw new TypeError(`"${key}" is a member of Session, not a data key: use session.${method}(${JSON.stringify(key)}${args})`)
+  }
+  return key
+}
+
+/** A data key of the session, read and written as a property: `session.userId` = `session.get('userId')`. */
+type DataProperties<T extends SessionData> = { [K in keyof T as K extends keyof Session<T> ? never : K]?: T[K] }
+
+/**
+ * One user's session: the methods, and the data keys as properties (`session.userId`, `session.cart = [...]`,
+ * `delete session.flash`, `'userId' in session`, `Object.keys(session)`).
+ */
+type SessionWithData<T extends SessionData = SessionData> = Session<T> & DataProperties<T>
+
+export { Session }
+export type { SessionWithData }

@@ -28,8 +28,8 @@ export function checkRouteConfig (config: unknown, method: unknown, url: unknown
 
 /** The router's case sensitivity (`routerOptions.caseSensitive`, or the older top-level option). */
 function routerCaseSensitive (fastify: FastifyInstance): boolean {
-  const config = fastify.initialConfig as { routerOptions?: { caseSensitive?: boolean }, caseSensitive?: boolean }
-  return config.routerOptions?.caseSensitive ?? config.caseSensitive ?? true
+  const config = fastify.initialConfig as { routerOptions?: { caseSensitive?: boolean }, caseSensitive: boolean }
+  return config.routerOptions?.caseSensitive ?? config.caseSensitive
 }
 
 /** Splits a find-my-way pattern (`/a/:id(^\\d+)-:rev/*`, `::` = a literal colon) into literals and parameters. */
@@ -48,7 +48,7 @@ export function parsePattern (url: string): Part[] {
       let end = i + 1
       while (end < url.length && !'(-./'.includes(url[end] as string)) end++
       parts.push({ param: url.slice(i + 1, end) })
-      i = url[end] === '(' ? closingParenthesis(url, end) + 1 : end
+      i = url[end] === '(' ? afterRegExp(url, end) : end
     } else if (char === '*') {
       parts.push(literal, { param: '*' })
       return parts
@@ -61,17 +61,18 @@ export function parsePattern (url: string): Part[] {
   return parts
 }
 
-/** Where the regular expression of a parameter that opens at `start` ends (as find-my-way reads it). */
-function closingParenthesis (url: string, start: number): number {
+/** The index just past the regular expression of a parameter that opens at `start` (read as find-my-way reads it). */
+function afterRegExp (url: string, start: number): number {
   let depth = 0
-  for (let i = start; i < url.length; i++) {
+  let i = start
+  do {
     const char = url[i]
     if (char === '\\') i++
     else if (char === '(') depth++
-    else if (char === ')' && --depth === 0) return i
-  }
-  // find-my-way refuses such a route before any request reaches it.
-  return url.length
+    else if (char === ')') depth--
+    i++
+  } while (depth > 0 && i < url.length)
+  return i
 }
 
 function pathOf (url: string): string {
@@ -133,7 +134,7 @@ export class Autoload {
       if (slashed.startsWith(head)) open = true
     }
     if (!open) return false
-    return (request) => this.#matches(fill(parts, request.params as Record<string, string | undefined>))
+    return (request) => this.#matches(fill(parts, request.params as Record<string, string>))
   }
 
   /** A request no route matched: only `autoload: true` and the path rules on its raw path. */
@@ -158,8 +159,8 @@ export class Autoload {
 }
 
 /** The path as the router matched it: the route's literals with the request's (decoded) parameters in place. */
-function fill (parts: Part[], params: Record<string, string | undefined>): string {
+function fill (parts: Part[], params: Record<string, string>): string {
   let path = ''
-  for (const part of parts) path += typeof part === 'string' ? part : (params[part.param] ?? '')
+  for (const part of parts) path += typeof part === 'string' ? part : params[part.param]
   return path
 }

@@ -1,5 +1,11 @@
 export { default, fastifyLazySession } from './plugin.ts'
-export { Session } from './Session.ts'
+import { Session as SessionClass, type SessionWithData } from './Session.ts'
+import type { SessionData } from './types.ts'
+/** One user's session (`request.session`); its class, for `instanceof`. */
+export const Session = SessionClass
+/** One user's session: the methods, and the data keys as properties typed by `SessionData`. */
+export type Session<T extends SessionData = SessionData> = SessionWithData<T>
+export type { SessionOptions } from './Session.ts'
 export { MemoryStore, type MemoryStoreOptions } from './stores/MemoryStore.ts'
 export { CookieStore, type CookieStoreOptions } from './stores/CookieStore.ts'
 export { RedisStore, type RedisStoreClient, type RedisStoreOptions } from './stores/RedisStore.ts'

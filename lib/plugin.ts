@@ -4,7 +4,7 @@ import { Autoload, checkRouteConfig } from './autoload.ts'
 import { SessionNotLoadedError } from './errors.ts'
 import { normalizeOptions, type AutoloadHook, type FastifyLazySessionOptions } from './options.ts'
 import { RequestSession, SessionRuntime } from './RequestSession.ts'
-import type { Session } from './Session.ts'
+import { internals, type SessionWithData as Session } from './Session.ts'
 import { StoreUserSessions } from './sessions.ts'
 
 declare module 'fastify' {
@@ -29,7 +29,7 @@ const kSession = Symbol('fastify-lazy-session')
 
 declare module 'fastify' {
   interface FastifyRequest {
-    [kSession]: RequestSession | null
+    [kSession]: RequestSession | null | undefined
   }
 }
 
@@ -53,7 +53,8 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('loadSession', function loadSession (this: FastifyRequest): Promise<Session> {
     let state = this[kSession]
-    if (state === null) {
+    // undefined, not null, in a context created before this plugin: its requests do not carry the decorator's default.
+    if (state == null) {
       state = new RequestSession(runtime, this)
       this[kSession] = state
     }
@@ -67,7 +68,7 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
         error.message = notLoaded
         throw error
       }
-      return session
+      return internals.exposed(session)
     }
   })
   fastify.decorateRequest('sessionLoaded', {
@@ -95,7 +96,7 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) {
     const state = request[kSession]
-    if (state === null) {
+    if (state == null) {
       done(null, payload)
       return
     }

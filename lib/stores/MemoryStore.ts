@@ -16,6 +16,8 @@ interface Entry {
   createdAt: number
   lastAccessAt: number
   expiresAt: number | null
+  /** the session's own lifetime in ms, or `null`: the plugin's */
+  maxAge: number | null
   /** ms since epoch when the entry is dropped */
   deadline: number
 }
@@ -67,14 +69,14 @@ export class MemoryStore implements SessionStore {
     // Least recently used first: re-inserting moves the entry to the end of the eviction order.
     this.#entries.delete(id)
     this.#entries.set(id, entry)
-    return { data: new Map(entry.data), createdAt: entry.createdAt, lastAccessAt: entry.lastAccessAt, expiresAt: entry.expiresAt }
+    return { data: new Map(entry.data), createdAt: entry.createdAt, lastAccessAt: entry.lastAccessAt, expiresAt: entry.expiresAt, maxAge: entry.maxAge }
   }
 
   async save (id: string, update: SessionUpdate): Promise<boolean> {
     let entry = this.#live(id)
     if (entry === null) {
       if (!update.create) return false
-      entry = { data: new Map(), createdAt: 0, lastAccessAt: 0, expiresAt: null, deadline: 0 }
+      entry = { data: new Map(), createdAt: 0, lastAccessAt: 0, expiresAt: null, maxAge: null, deadline: 0 }
     } else {
       this.#entries.delete(id)
     }
@@ -84,6 +86,7 @@ export class MemoryStore implements SessionStore {
     entry.createdAt = update.createdAt
     entry.lastAccessAt = update.lastAccessAt
     entry.expiresAt = update.expiresAt
+    if (update.maxAge !== undefined) entry.maxAge = update.maxAge
     entry.deadline = Date.now() + (update.ttl === null ? this.#gcTtl : update.ttl * 1000)
     // A session left without data is removed (two requests that each deleted one of its keys).
     if (entry.data.size === 0) return false
