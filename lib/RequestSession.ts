@@ -7,12 +7,6 @@ import { generateId, handleOf, IdSigner, storeKeyOf } from './signing.ts'
 import { CookieStore, cookieSize } from './stores/CookieStore.ts'
 import type { SessionDevice, SessionInfo, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
 
-/** What the plugin calls on a CookieStore that keeps per-user revocations (optional: older CookieStores lack them). */
-export interface RevocableCookieStore {
-  revokeAll?: (user: string, except?: string) => Promise<number>
-  revoked?: (user: string, handle: string, sealedAt: number) => Promise<boolean>
-}
-
 /**
  * A route's own `Cache-Control` made safe for a response that sets the session cookie: a shared cache must not
  * store it, so `public` becomes `private`, `s-maxage` goes, and a bare `max-age` gets `private`.
@@ -62,7 +56,7 @@ export class SessionRuntime {
     this.parseCookie = registered ?? parseCookie
     if (options.store instanceof CookieStore) {
       this.cookieStore = options.store
-      this.cookieStore.useSecrets(options.secrets)
+      this.cookieStore.useSecrets(options.secrets, options.cookie.name)
       this.store = null
     } else {
       this.cookieStore = null
@@ -111,18 +105,17 @@ export class SessionRuntime {
     const header = request.headers.cookie
     if (header === undefined) return NO_VALUES
     const name = this.options.cookie.name
-    const first = header.indexOf(name + '=')
+    const first = header.indexOf(name)
     if (first === -1) return NO_VALUES
-    if (header.indexOf(name + '=', first + 1) === -1) {
+    if (header.indexOf(name, first + 1) === -1) {
       const cookies = (request as { cookies?: Record<string, string | undefined> | null }).cookies
       const value = cookies != null ? cookies[name] : this.parseCookie(header)[name]
       return value === undefined || value === '' ? NO_VALUES : [value]
     }
     const values: string[] = []
+    // Each `;`-separated pair through the same parser, so a pair means here what it means everywhere else.
     for (const pair of header.split(';')) {
-      const equals = pair.indexOf('=')
-      if (equals === -1 || pair.slice(0, equals).trim() !== name) continue
-      const value = this.parseCookie(pair.trim())[name]
+      const value = this.parseCookie(pair)[name]
       if (value !== undefined && value !== '') values.push(value)
     }
     return values
@@ -187,6 +180,8 @@ export class RequestSession implements SessionControl {
   #user: string | null = null
   /** the device information stored with the session */
   #device: SessionDevice | null = null
+  /** CookieStore: the signed-in cookie this request opened, checked again before it is re-sealed (a revokeAll meanwhile) */
+  #opened: { user: string, handle: string, sealedAt: number } | null = null
   /** an expired session's store key, to remove it at the end of the request */
   #expiredKey: string | null = null
   #queue: Promise<void> = IDLE
@@ -267,17 +262,17 @@ export class RequestSession implements SessionControl {
       return this.#rejected('expired', now)
     }
     const user = loaded.user ?? null
-    const revocations = cookieStore as (CookieStore & RevocableCookieStore) | null
-    if (user !== null && typeof revocations?.revoked === 'function') {
+    if (user !== null && cookieStore !== null) {
       let revoked: boolean
       try {
-        revoked = await revocations.revoked(user, this.#handle, loaded.lastAccessAt)
+        revoked = await cookieStore.revoked(user, this.#handle, loaded.lastAccessAt)
       } catch (error) {
         this.#storeFailed('load', error)
         this.#loadFailure = storeFailure('load', error)
         return this.#fresh('new', now)
       }
       if (revoked) return this.#rejected('revoked', now)
+      this.#opened = { user, handle: this.#handle, sealedAt: loaded.lastAccessAt }
     }
     this.#storeKey = key
     this.#user = user
@@ -376,15 +371,23 @@ export class RequestSession implements SessionControl {
       } finally {
         // The deletion cookie goes out even when the store failed: the browser at least forgets the session.
         if (this.#incoming || session.id !== null) this.#cookie = 'clear'
-        this.#create = false
-        this.#storeKey = null
-        internals.reset(session, this.#runtime.freshRecord(Date.now()))
+        this.#reset()
       }
     })
   }
 
   touch (): void {
     this.#touched = true
+  }
+
+  /** Starts over with a new, empty session: nothing of the old one (binding, device, opened cookie) carries over. */
+  #reset (): void {
+    this.#storeKey = null
+    this.#create = false
+    this.#user = null
+    this.#device = null
+    this.#opened = null
+    internals.reset(this.session as Session, this.#runtime.freshRecord(Date.now()))
   }
 
   save (): Promise<void> {
@@ -396,13 +399,11 @@ export class RequestSession implements SessionControl {
    * cookie, since the other request already sent the right one (a deletion here would undo a racing login).
    */
   #goneMeanwhile (): void {
-    this.#storeKey = null
-    this.#create = false
     this.#gone = true
     this.#detached = true
     this.#cookie = null
     this.#request.log.debug('fastify-lazy-session: the session was destroyed or regenerated by another request; this request\'s changes are dropped')
-    internals.reset(this.session as Session, this.#runtime.freshRecord(Date.now()))
+    this.#reset()
   }
 
   /** Writes what the end-of-request rules ask for; decides the cookie. */
@@ -443,8 +444,7 @@ export class RequestSession implements SessionControl {
           await this.#removeStored('destroy')
         } finally {
           this.#cookie = 'clear'
-          this.#storeKey = null
-          internals.reset(session, runtime.freshRecord(now))
+          this.#reset()
         }
       }
     }
@@ -492,6 +492,17 @@ export class RequestSession implements SessionControl {
     const key = this.#keyOf(id)
     const user = this.#userChange(create, changes)
     const device = this.#deviceChange(create)
+    if (runtime.cookieStore !== null && this.#opened !== null) {
+      // A revokeAll while this request was in flight: re-sealing would give the cookie a time past the cut-off.
+      const { user: opener, handle, sealedAt } = this.#opened
+      const cookieStore = runtime.cookieStore
+      const revoked = await this.#storeCall('save', () => cookieStore.revoked(opener, handle, sealedAt))
+      if (revoked === undefined) return
+      if (revoked) {
+        this.#goneMeanwhile()
+        return
+      }
+    }
     if (runtime.cookieStore === null) {
       const store = runtime.store as SessionStore
       const ttl = runtime.ttl(createdAt, now, expiresAt, now)
@@ -504,10 +515,8 @@ export class RequestSession implements SessionControl {
       if (!saved) {
         if (internals.isEmpty(session)) {
           // This save deleted the last keys: the store removed the session, and the browser forgets it.
-          this.#storeKey = null
-          this.#create = false
           this.#cookie = 'clear'
-          internals.reset(session, runtime.freshRecord(Date.now()))
+          this.#reset()
         } else {
           this.#goneMeanwhile()
         }

@@ -4,7 +4,7 @@
  */
 import { SessionUnsupportedError } from './errors.ts'
 import type { NormalizedOptions } from './options.ts'
-import { storeFailure, type RevocableCookieStore } from './RequestSession.ts'
+import { storeFailure } from './RequestSession.ts'
 import { CookieStore } from './stores/CookieStore.ts'
 import type { SessionInfo, SessionStore } from './types.ts'
 
@@ -60,7 +60,7 @@ export class StoreUserSessions implements UserSessions {
     if (store instanceof CookieStore && method !== 'revokeAll') {
       throw new SessionUnsupportedError(`app.sessions.${method}(): a CookieStore keeps its sessions in the browsers and cannot list them or revoke one; revokeAll() works`)
     }
-    const fn = (store as SessionStore & RevocableCookieStore)[method]
+    const fn = (store as SessionStore)[method]
     if (typeof fn !== 'function') {
       throw new SessionUnsupportedError(`app.sessions.${method}(): this store has no ${method}() method, so it keeps no per-user index`)
     }
