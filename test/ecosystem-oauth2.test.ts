@@ -19,7 +19,7 @@ await provider.start(0, '127.0.0.1')
 t.teardown(() => provider.stop())
 const issuer = provider.issuer.url as string
 /** passport-oauth2's default session key: `oauth2:` + the authorization server's host name. */
-const STATE_KEY = 'oauth2:127.0.0.1'
+const STATE_KEY = `oauth2:${new URL(issuer).hostname}`
 
 async function buildApp (store: Store): Promise<{ app: FastifyInstance, url: string }> {
   const passport = new Authenticator()

@@ -119,3 +119,48 @@ for (const store of stores) {
     })
   }
 }
+
+for (const store of stores) {
+  t.test(`${store.name}: passport's successRedirect/failureRedirect with flash messages`, async (t) => {
+    // successFlash is set before sign-in, which keeps only passport's fields and these: keep the flash.
+    const passport = new Authenticator({ clearSessionIgnoreFields: ['flash'] })
+    passport.use('local', new LocalStrategy((username, password, done) => {
+      done(null, username === 'ada' && password === 'lovelace' ? { id: 'ada', name: 'Ada Lovelace' } : false)
+    }))
+    passport.registerUserSerializer(async (user: { id: string }) => user.id)
+    passport.registerUserDeserializer(async (id: string) => ({ id, name: 'Ada Lovelace' }))
+    const warnings: string[] = []
+    const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { warnings.push(JSON.parse(line).msg) } } } })
+    await app.register(formbody)
+    await app.register(session, { secret: SECRET, store: store.create(), autoload: true })
+    await app.register(passport.initialize())
+    await app.register(passport.secureSession())
+    // passport sends these redirects from its preValidation hook without `return reply`: Fastify then runs the
+    // handler too, while the first reply still waits for the session save. The first reply must be the one sent.
+    app.post('/login', {
+      preValidation: passport.authenticate('local', {
+        successRedirect: '/welcome',
+        successFlash: 'Welcome!',
+        failureRedirect: '/login',
+        failureFlash: 'Wrong name or password.'
+      })
+    }, async () => 'the handler ran')
+    app.get('/flash', async (request, reply) => ({ user: request.user?.name ?? null, flash: reply.flash() }))
+    await app.ready()
+    t.teardown(() => app.close())
+    const jar = new CookieJar()
+
+    const wrong = await request(app, jar, { method: 'POST', url: '/login', payload: { username: 'ada', password: 'wrong' } })
+    t.equal(wrong.statusCode, 302, 'failureRedirect')
+    t.equal(wrong.headers.location, '/login')
+    t.not(wrong.body, 'the handler ran', "the handler's reply is not the one sent")
+    t.same((await request(app, jar, { url: '/flash' })).json(), { user: null, flash: { error: ['Wrong name or password.'] } })
+
+    const right = await request(app, jar, { method: 'POST', url: '/login', payload: { username: 'ada', password: 'lovelace' } })
+    t.equal(right.statusCode, 302, 'successRedirect')
+    t.equal(right.headers.location, '/welcome')
+    t.same((await request(app, jar, { url: '/flash' })).json(), { user: 'Ada Lovelace', flash: { success: ['Welcome!'] } },
+      'signed in, and the success flash set before sign-in survived it')
+    t.ok(warnings.some((message) => /second reply was sent while the session was being saved/.test(message)), 'the dropped reply is logged')
+  })
+}
