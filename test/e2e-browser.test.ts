@@ -12,6 +12,8 @@ const LIFETIME = 14 * 24 * 3600 // the demo's default
 const IDLE_TIMEOUT = 4
 const SCREENSHOT = fileURLToPath(new URL('../docs/demo-signed-in.png', import.meta.url))
 
+// Four demo servers and eight browser tests: room beyond tap's 120 s per file on a loaded 2-core machine.
+t.setTimeout(240_000)
 assertBuilt()
 const browser = await launchBrowser()
 const servers: DemoServer[] = []
