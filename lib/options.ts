@@ -47,7 +47,7 @@ export interface FastifyLazySessionOptions {
   idleTimeout?: number
   /** Seconds since creation before the server refuses the session, rolling or not; `0` = off. @default 0 */
   absoluteTimeout?: number
-  /** Load the session before the handler: on every route (`true`), or on paths matching a prefix string or RegExp. @default false */
+  /** Load the session in `autoloadHook`: on every route (`true`), or on paths matching a prefix string or RegExp (per request, on the route's URL pattern or the path as the router matched it). @default false */
   autoload?: boolean | Array<string | RegExp>
   /** The hook in which autoload loads the session; `'onRequest'` lets other plugins' early hooks read it. @default 'onRequest' */
   autoloadHook?: AutoloadHook

@@ -19,7 +19,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Per-route session settings of fastify-lazy-session. */
     session?: {
-      /** `true`: load the session before this route's handler; `false`: never autoload here (overrides the plugin's `autoload`). */
+      /** `true`: load the session in the `autoloadHook` for this route; `false`: never autoload here (overrides the plugin's `autoload`). */
       autoload?: boolean
     }
   }

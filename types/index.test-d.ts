@@ -23,6 +23,7 @@ await app.register(session, {
   idleTimeout: 600,
   absoluteTimeout: 86400,
   autoload: ['/admin', /^\/app\//],
+  autoloadHook: 'preValidation',
   cookie: { name: '__Host-sid', path: '/', sameSite: 'strict', secure: true, httpOnly: true, partitioned: false },
   serializer: { serialize: JSON.stringify, deserialize: JSON.parse },
   skipHeader: [{ name: 'x-health', value: '*' }],
@@ -36,6 +37,7 @@ expectError(app.register(session, { secret: 'a-secret-that-is-at-least-32-chars-
 expectError(app.register(session, { secret: 'a-secret-that-is-at-least-32-chars-long', onStoreError: 'ignore' }))
 expectError(app.register(session, { secret: 'a-secret-that-is-at-least-32-chars-long', cookie: { sameSite: 'relaxed' } }))
 expectError(app.register(session, { secret: 'a-secret-that-is-at-least-32-chars-long', autoload: '/admin' }))
+expectError(app.register(session, { secret: 'a-secret-that-is-at-least-32-chars-long', autoloadHook: 'onSend' }))
 
 app.get('/', { config: { session: { autoload: true } } }, async (request) => {
   expectType<Promise<Session>>(request.loadSession())
@@ -54,6 +56,27 @@ app.get('/', { config: { session: { autoload: true } } }, async (request) => {
   expectType<number>(s.lastAccessAt)
   expectType<number | null>(s.expiresAt)
   expectType<Promise<void>>(s.regenerate())
+  expectType<Promise<void>>(s.regenerate(['userId']))
+  expectType<Promise<void>>(s.regenerate(['session', 'anything-else']))
+  expectError(s.regenerate('userId'))
+  expectType<void>(s.options({ maxAge: 30 * 24 * 3600 }))
+  expectType<void>(s.options({ maxAge: null }))
+  expectType<void>(s.options({ userInfo: 'what @fastify/csrf-protection passes' }))
+  expectError(s.options({ maxAge: '30d' }))
+  // Property access: data keys typed by SessionData, members stay members
+  expectType<string | undefined>(s.userId)
+  expectType<number | undefined>(s.visits)
+  expectType<unknown>(s.anythingElse)
+  s.userId = 'u2'
+  s.visits = 3
+  s.cart = ['any', 'value']
+  delete s.visits
+  expectError(s.userId = 1)
+  expectError(s.visits = 'many')
+  expectType<string | null>(s.id)
+  expectType<boolean>('userId' in s)
+  expectType<string[]>(Object.keys(s))
+  expectError(request.session.id = 'forged')
   expectType<Promise<void>>(s.destroy())
   expectType<Promise<void>>(s.save())
   expectType<void>(s.touch())
@@ -81,3 +104,6 @@ expectAssignable<SessionStore>(new RedisStore({ url: 'redis://127.0.0.1:6380' })
 
 declare const request: FastifyRequest
 expectType<Session>(request.session)
+expectType<string | undefined>(request.session.userId)
+declare const value: unknown
+if (value instanceof Session) expectType<string | null>(value.id)
