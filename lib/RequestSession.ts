@@ -27,6 +27,7 @@ function sameDevice (a: SessionDevice | null | undefined, b: SessionDevice | nul
 }
 
 const NO_VALUES: readonly string[] = Object.freeze([])
+const ignore = (): void => {}
 
 /** A `Set-Cookie` value, as @fastify/cookie's `serialize` writes it (same `cookie` module, default encoding). */
 function serializeCookie (name: string, value: string, attributes: Omit<SetCookie, 'name' | 'value'>): string {
@@ -541,7 +542,17 @@ export class RequestSession implements SessionControl {
     } else if (create) {
       this.#cookie = 'set'
     }
-    if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) await this.#enforceCap(user)
+    if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) {
+      try {
+        await this.#enforceCap(user)
+      } catch (error) {
+        // A cap that could not be enforced: this sign-in does not stand (removed as far as the store lets us).
+        this.#detached = true
+        this.#cookie = null
+        await (runtime.store as SessionStore).destroy(key).then(ignore, ignore)
+        throw error
+      }
+    }
   }
 
   /** `maxSessionsPerUser`: after binding a user, the least recently used sessions beyond the cap are revoked. */
