@@ -120,7 +120,14 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
     if (pending === null) done(null, payload)
     else {
       saving.add(request)
-      pending.then(() => { done(null, payload) }, done)
+      // Settled: a later send (the error reply of a failed save) runs the hook as usual.
+      pending.then(() => {
+        saving.delete(request)
+        done(null, payload)
+      }, (error: Error) => {
+        saving.delete(request)
+        done(error)
+      })
     }
   })
 
