@@ -590,7 +590,7 @@ export class RequestSession implements SessionControl {
       return null
     }
     return this.#serial(work).then(() => { this.#end(reply) }, (error: unknown) => {
-      this.#end(reply)
+      this.#endFailed(reply)
       throw error
     })
   }
@@ -609,9 +609,16 @@ export class RequestSession implements SessionControl {
         const store = this.#runtime.store as SessionStore
         await this.#storeCall('destroy', () => store.destroy(expiredKey))
       }
-    } finally {
-      this.#end(reply)
+    } catch (error) {
+      this.#endFailed(reply)
+      throw error
     }
+    this.#end(reply)
+  }
+
+  /** The end-of-request work failed: only a deletion cookie still goes out (a logout the store did not carry out). */
+  #endFailed (reply: FastifyReply): void {
+    if (this.#cookie === 'clear') this.#end(reply)
   }
 
   #end (reply: FastifyReply): void {
