@@ -1,13 +1,48 @@
 // The fastify-lazy-session demo: server-rendered pages, no front-end build, no script in the browser.
+// Sign-in the way a real app does it: @fastify/passport with a local strategy, @fastify/csrf-protection on every
+// form, @fastify/flash messages, and a "Your devices" page (option `userKey`, `app.sessions`).
 // Run it with `npm start` (build, then `node demo/server.mjs`). In your own app you would write
 // `import session from 'fastify-lazy-session'`; the demo uses the build in this repository.
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto'
+import { promisify } from 'node:util'
 import Fastify from 'fastify'
+import csrf from '@fastify/csrf-protection'
+import formbody from '@fastify/formbody'
+import { Authenticator } from '@fastify/passport'
+import { Strategy as LocalStrategy } from 'passport-local'
 import session, { CookieStore, MemoryStore } from '../dist/index.js'
 
 /** Used when SESSION_SECRET is not set: fine on your machine, never in production. */
 export const DEV_SECRET = 'fastify-lazy-session-demo-secret-do-not-use-in-production'
 
-const MAX_USERNAME = 64
+const MAX_FIELD = 128
+const scryptAsync = promisify(scrypt)
+
+/** The demo's users, fixed so that anyone can try it; the page lists them under the form. */
+export const DEMO_USERS = [
+  { username: 'ada', name: 'Ada Lovelace', password: 'lovelace' },
+  { username: 'grace', name: 'Grace Hopper', password: 'hopper' }
+]
+
+/** Users in memory, passwords kept only as scrypt hashes with a salt each. */
+function userDirectory () {
+  const users = new Map()
+  for (const { username, name, password } of DEMO_USERS) {
+    const salt = randomBytes(16)
+    users.set(username, { username, name, salt, hash: scryptSync(password, salt, 32) })
+  }
+  // Unknown names are checked against this one, so that a wrong name takes as long as a wrong password.
+  const nobody = { salt: randomBytes(16), hash: randomBytes(32) }
+  return {
+    get: (username) => users.get(username),
+    async verify (username, password) {
+      const user = users.get(username)
+      const { salt, hash } = user ?? nobody
+      const candidate = await scryptAsync(password, salt, 32)
+      return timingSafeEqual(candidate, hash) && user !== undefined ? user : null
+    }
+  }
+}
 
 /** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml (value) {
@@ -25,6 +60,10 @@ const STYLE = `
   .muted { color: #59636e; }
   .card { border: 1px solid #d1d9e0; border-radius: 8px; padding: 1rem 1.25rem; margin: 1rem 0; }
   .notice { background: #fff8c5; border-color: #d4a72c; }
+  .success { background: #dafbe1; border-color: #4ac26b; }
+  table { border-collapse: collapse; width: 100%; }
+  td, th { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #d1d9e0; vertical-align: top; }
+  .mine { font-weight: 600; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; margin: 0; }
   dt { font-weight: 600; }
   dd { margin: 0; font-family: ui-monospace, monospace; }
@@ -68,31 +107,55 @@ function send (reply, html, csp = CSP) {
     .send(html)
 }
 
-function homePage ({ visits, user, reason, error, settings }) {
-  const signedIn = user !== undefined
-  const expired = reason === 'expired' || reason === 'not-found'
+/** `ms since epoch` → "2026-12-02 05:10:31 UTC" */
+function time (ms) {
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC'
+}
+
+/** The flash messages of @fastify/flash (set by passport's failureFlash/successFlash and by the routes), read once. */
+function takeFlash (request, reply) {
+  if (!request.session.has('flash')) return ''
+  const all = reply.flash()
+  request.session.delete('flash')
+  return Object.entries(all).flatMap(([type, messages]) => messages.map((message) =>
+    `<div class="card ${type === 'error' ? 'notice' : 'success'}" data-testid="flash" data-type="${escapeHtml(type)}">${escapeHtml(message)}</div>`
+  )).join('\n')
+}
+
+function csrfField (token) {
+  return `<input type="hidden" name="_csrf" value="${escapeHtml(token)}">`
+}
+
+function homePage ({ visits, user, reason, flash, csrfToken, settings }) {
+  const signedIn = user != null
+  const expired = reason === 'expired' || reason === 'not-found' || reason === 'revoked'
   const notice = expired
     ? `<div class="card notice" data-testid="expired" data-reason="${escapeHtml(reason)}">
-  Your session has expired${reason === 'not-found' ? ' or ended' : ''}: this is a new one. Please sign in again.
+  Your session has expired${reason === 'expired' ? '' : ' or ended'}: this is a new one. Please sign in again.
 </div>`
     : ''
-  const errorNotice = error === undefined ? '' : `<div class="card notice" data-testid="error">${escapeHtml(error)}</div>`
   const account = signedIn
     ? `<form method="post" action="/logout">
+    ${csrfField(csrfToken)}
     <button type="submit" data-testid="logout">Sign out</button>
-  </form>`
+  </form>
+  <a href="/devices" data-testid="devices-link">Your devices</a>`
     : `<form method="post" action="/login">
+    ${csrfField(csrfToken)}
     <label for="username">Name</label>
-    <input id="username" name="username" autocomplete="username" required maxlength="${MAX_USERNAME}">
+    <input id="username" name="username" autocomplete="username" required maxlength="${MAX_FIELD}">
+    <label for="password">Password</label>
+    <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="${MAX_FIELD}">
     <button type="submit" data-testid="login">Sign in</button>
-  </form>`
+  </form>
+  <p class="muted" data-testid="demo-users">Demo users: ${DEMO_USERS.map((u) => `<code>${escapeHtml(u.username)}</code> / <code>${escapeHtml(u.password)}</code>`).join(' and ')}.</p>`
   return page('fastify-lazy-session demo', `<h1>fastify-lazy-session demo</h1>
 <p class="muted">This page loads the session; <a href="/public">/public</a> never does.</p>
-${notice}${errorNotice}
+${notice}${flash}
 <div class="card">
   <dl>
     <dt>Visits</dt><dd data-testid="visits">${escapeHtml(visits)}</dd>
-    <dt>Signed in as</dt><dd data-testid="user">${signedIn ? escapeHtml(user) : ''}</dd>
+    <dt>Signed in as</dt><dd><span data-testid="user">${signedIn ? escapeHtml(user.username) : ''}</span>${signedIn ? ` <span class="muted">(${escapeHtml(user.name)})</span>` : ''}</dd>
     <dt>Session</dt><dd data-testid="reason">${escapeHtml(reason)}</dd>
   </dl>
 </div>
@@ -102,6 +165,51 @@ ${notice}${errorNotice}
 <p class="muted">Cookie: Secure ${settings.secure ? 'on' : 'off'}, HttpOnly, SameSite=Lax;
 lifetime ${settings.lifetime > 0 ? escapeHtml(duration(settings.lifetime)) : 'until the browser closes'}, ${settings.rolling ? 'rolling' : 'fixed'} expiry${settings.idleTimeout > 0 ? `, idle timeout ${escapeHtml(duration(settings.idleTimeout))}` : ''};
 store: ${escapeHtml(settings.store)}.</p>`)
+}
+
+function devicesPage ({ user, sessions, current, flash, csrfToken, unsupported }) {
+  const rows = sessions.map((info) => {
+    const mine = info.handle === current
+    const action = mine
+      ? '<span data-testid="this-device">This device</span>'
+      : `<form method="post" action="/devices/revoke">
+      ${csrfField(csrfToken)}
+      <input type="hidden" name="handle" value="${escapeHtml(info.handle)}">
+      <button type="submit" data-testid="revoke">Sign out</button>
+    </form>`
+    return `<tr data-testid="device" data-current="${mine}"${mine ? ' class="mine"' : ''}>
+    <td data-testid="user-agent">${escapeHtml(info.device?.userAgent ?? 'unknown browser')}<br><span class="muted">${escapeHtml(info.device?.ip ?? '')}</span></td>
+    <td>${escapeHtml(time(info.createdAt))}</td>
+    <td>${escapeHtml(time(info.lastAccessAt))}</td>
+    <td>${action}</td>
+  </tr>`
+  }).join('\n  ')
+  const list = unsupported
+    ? `<div class="card notice" data-testid="unsupported">This store keeps the sessions in the browsers' cookies: it cannot list them
+or sign out one of them. "Sign out everywhere else" still works.</div>`
+    : `<table>
+  <thead><tr><th>Browser</th><th>Signed in</th><th>Last used</th><th></th></tr></thead>
+  <tbody>
+  ${rows}
+  </tbody>
+</table>`
+  return page('Your devices', `<h1>Your devices</h1>
+<p class="muted">Every browser signed in as <strong>${escapeHtml(user.username)}</strong>, most recently used first.</p>
+${flash}
+${list}
+<div class="card">
+  <form method="post" action="/devices/revoke-others">
+    ${csrfField(csrfToken)}
+    <button type="submit" data-testid="revoke-others">Sign out everywhere else</button>
+  </form>
+</div>
+<p><a href="/">Back to the session page</a></p>`)
+}
+
+function forbiddenPage () {
+  return page('Forbidden', `<h1>Forbidden</h1>
+<p data-testid="forbidden">This form was not sent from a page of this site (missing or wrong CSRF token). Nothing was changed.</p>
+<p><a href="/">Back to the session page</a></p>`)
 }
 
 /**
@@ -128,60 +236,130 @@ export async function buildDemo (options = {}) {
   if (settings.store !== 'memory' && settings.store !== 'cookie') {
     throw new Error(`store must be "memory" or "cookie", got ${JSON.stringify(settings.store)}`)
   }
+  const users = userDirectory()
 
   const app = Fastify({ logger: options.logger ?? false })
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body)))
-  })
-
+  await app.register(formbody, { bodyLimit: 4096 })
   await app.register(session, {
     secret: settings.secret,
     store: settings.store === 'cookie' ? new CookieStore() : new MemoryStore(),
     lifetime: settings.lifetime,
     rolling: settings.rolling,
     idleTimeout: settings.idleTimeout,
+    // Loaded in onRequest for every route but /public, so that passport and csrf-protection find it in their hooks.
+    autoload: true,
+    // passport keeps the signed-in user's ID under `passport`: that is what the per-user index is keyed by.
+    userKey: 'passport',
+    // The browser and IP of each session, for the devices page (personal data: off unless asked for).
+    device: true,
     // Secure is the default and stays on: browsers treat http://localhost as a secure context.
     cookie: { secure: settings.secure }
   })
+  // The secret lives in the session (get/set): the mode meant for sessions without property access.
+  await app.register(csrf, { sessionPlugin: '@fastify/secure-session' })
 
-  app.get('/', async (request, reply) => {
-    const session = await request.loadSession()
-    const visits = (session.get('visits') ?? 0) + 1
-    session.set('visits', visits)
-    const error = request.query.error === 'username' ? `Enter a name of 1 to ${MAX_USERNAME} characters.` : undefined
-    return send(reply, homePage({ visits, user: session.get('user'), reason: session.reason, error, settings }))
+  // Kept across sign-in, which otherwise starts the session over under a new ID: the visit count.
+  const passport = new Authenticator({ clearSessionIgnoreFields: ['visits'] })
+  passport.use('local', new LocalStrategy((username, password, done) => {
+    if (username.length > MAX_FIELD || password.length > MAX_FIELD) return done(null, false)
+    users.verify(username, password).then((user) => done(null, user ?? false), done)
+  }))
+  passport.registerUserSerializer(async (user) => user.username)
+  // A user who no longer exists is signed out (passport: `null` → logOut).
+  passport.registerUserDeserializer(async (username) => users.get(username) ?? null)
+  // Registers @fastify/flash too.
+  await app.register(passport.initialize())
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
+      return send(reply.code(403), forbiddenPage())
+    }
+    reply.send(error)
   })
 
-  app.post('/login', async (request, reply) => {
-    const username = typeof request.body?.username === 'string' ? request.body.username.trim() : ''
-    if (username.length === 0 || username.length > MAX_USERNAME) return reply.redirect('/?error=username', 303)
-    const session = await request.loadSession()
-    session.set('user', username)
-    // New ID on privilege change: a session ID planted before sign-in is worthless after it.
-    await session.regenerate()
-    return reply.redirect('/', 303)
-  })
-
-  app.post('/logout', async (request, reply) => {
-    const session = await request.loadSession()
-    await session.destroy()
-    return reply.redirect('/', 303)
-  })
-
-  app.get('/public', async (request, reply) => {
-    // Never calls loadSession(): no cookie parsing, no store access, no Set-Cookie.
+  app.get('/public', { config: { session: { autoload: false } } }, async (request, reply) => {
+    // Never loads the session: no cookie parsing, no store access, no Set-Cookie.
     return send(reply, page('Public page', `<h1>Public page</h1>
 <p>This route never loads the session: the server does not read the cookie and sends none.</p>
 <p><a href="/">Back to the session page</a></p>`))
   })
 
-  if (options.e2eRoutes === true) addE2eRoutes(app)
+  // Every route that knows who is signed in: passport's session strategy sets request.user in preValidation.
+  await app.register(async (scope) => {
+    await scope.register(passport.secureSession())
+    /** Every form posts its CSRF token: checked once the form body is parsed. */
+    const protect = app.csrfProtection
+
+    scope.get('/', async (request, reply) => {
+      const visits = (request.session.get('visits') ?? 0) + 1
+      request.session.set('visits', visits)
+      const flash = takeFlash(request, reply)
+      return send(reply, homePage({ visits, user: request.user, reason: request.session.reason, flash, csrfToken: reply.generateCsrf(), settings }))
+    })
+
+    // passport's callback form: the route answers itself. (successRedirect/failureRedirect send from passport's
+    // preValidation hook without `return reply`, so Fastify would run the handler too while the session is saved.)
+    scope.post('/login', {
+      preValidation: [protect, passport.authenticate('local', async (request, reply, error, user) => {
+        if (error) throw error
+        if (!user) {
+          request.flash('error', 'Wrong name or password.')
+          return reply.redirect('/', 303)
+        }
+        await request.logIn(user)
+        request.flash('success', 'Signed in.')
+        return reply.redirect('/', 303)
+      })]
+    }, async (request, reply) => reply.redirect('/', 303))
+
+    scope.post('/logout', { preValidation: protect }, async (request, reply) => {
+      await request.logOut()
+      // Nothing of the signed-in session stays behind: store entry removed, cookie deleted.
+      await request.session.destroy()
+      return reply.redirect('/', 303)
+    })
+
+    scope.get('/devices', async (request, reply) => {
+      if (request.user == null) return reply.redirect('/', 303)
+      let sessions = []
+      let unsupported = false
+      try {
+        sessions = await app.sessions.list(request.user.username)
+      } catch (error) {
+        if (error.code !== 'FST_SESSION_UNSUPPORTED') throw error
+        unsupported = true
+      }
+      const flash = takeFlash(request, reply)
+      return send(reply, devicesPage({ user: request.user, sessions, current: request.session.handle, flash, csrfToken: reply.generateCsrf(), unsupported }))
+    })
+
+    scope.post('/devices/revoke', { preValidation: protect }, async (request, reply) => {
+      if (request.user == null) return reply.redirect('/', 303)
+      const handle = typeof request.body?.handle === 'string' ? request.body.handle : ''
+      // The index only finds handles of this user's own sessions: another user's handle revokes nothing.
+      const revoked = handle !== '' && handle !== request.session.handle && await app.sessions.revoke(request.user.username, handle)
+      request.flash(revoked ? 'success' : 'error', revoked ? 'That device is signed out.' : 'No such session (already signed out?).')
+      return reply.redirect('/devices', 303)
+    })
+
+    scope.post('/devices/revoke-others', { preValidation: protect }, async (request, reply) => {
+      if (request.user == null) return reply.redirect('/', 303)
+      const count = await app.sessions.revokeAll(request.user.username, { except: request.session.handle })
+      request.flash('success', settings.store === 'cookie'
+        ? 'Every other browser is signed out.'
+        : `Signed out ${count} other session${count === 1 ? '' : 's'}.`)
+      return reply.redirect('/devices', 303)
+    })
+
+    if (options.e2eRoutes === true) addE2eRoutes(scope)
+  })
   return app
 }
 
 /**
  * Routes for the browser test only: a form on one site that posts to `/whoami` on another, and `/whoami`
  * reporting whether the session cookie came with the request. `localhost` and `127.0.0.1` are two sites.
+ * `/whoami` takes no CSRF token on purpose: it shows what SameSite alone does.
  */
 function addE2eRoutes (app) {
   app.get('/e2e/whoami-form', async (request, reply) => {
@@ -197,11 +375,10 @@ function addE2eRoutes (app) {
 
   const whoami = async (request, reply) => {
     const cookieSent = /(?:^|;\s*)(?:__Host-)?session=/.test(request.headers.cookie ?? '')
-    const session = await request.loadSession()
     return send(reply, page('Who am I', `<dl>
   <dt>Method</dt><dd data-testid="method">${escapeHtml(request.method)}</dd>
   <dt>Cookie sent</dt><dd data-testid="cookie-sent">${cookieSent ? 'yes' : 'no'}</dd>
-  <dt>User</dt><dd data-testid="user">${escapeHtml(session.get('user') ?? '')}</dd>
+  <dt>User</dt><dd data-testid="user">${escapeHtml(request.user?.username ?? '')}</dd>
 </dl>`))
   }
   app.get('/whoami', whoami)

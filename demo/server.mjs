@@ -1,4 +1,4 @@
-// `npm start`: the demo on http://localhost:3000 (settings: see configFromEnv in app.mjs and docs/readme-demo.md).
+// `npm start`: the demo on http://localhost:3000 (settings: see configFromEnv in app.mjs and docs/demo.md).
 import { buildDemo, configFromEnv } from './app.mjs'
 
 const config = configFromEnv(process.env)

@@ -26,6 +26,11 @@ declare module 'fastify' {
 }
 
 const kSession = Symbol('fastify-lazy-session')
+/**
+ * Requests whose reply waits in onSend for the session save. A hook that sends a reply without `return reply`
+ * (@fastify/passport's redirects and 401) lets Fastify run the handler meanwhile, which sends a second reply.
+ */
+const saving = new WeakSet<FastifyRequest>()
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -100,6 +105,11 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
       done(null, payload)
       return
     }
+    if (saving.has(request)) {
+      // The first reply stands, as it would had the save been synchronous; answering this one too would throw.
+      request.log.debug('fastify-lazy-session: a second reply was sent while the session was being saved for the first one; it is dropped (a hook that sent a reply without `return reply`, such as @fastify/passport\'s redirects)')
+      return
+    }
     let pending: Promise<void> | null
     try {
       pending = state.finish(reply)
@@ -108,7 +118,17 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
       return
     }
     if (pending === null) done(null, payload)
-    else pending.then(() => { done(null, payload) }, done)
+    else {
+      saving.add(request)
+      // Settled: a later send (the error reply of a failed save) runs the hook as usual.
+      pending.then(() => {
+        saving.delete(request)
+        done(null, payload)
+      }, (error: Error) => {
+        saving.delete(request)
+        done(error)
+      })
+    }
   })
 
   const migration = normalized.migrateFrom

@@ -5,13 +5,16 @@ import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Page, Response } from 'playwright-core'
-import { WAIT, assertBuilt, byTestId, launchBrowser, newContext, sessionCookie, signIn, sleep, startDemo, type DemoServer } from './fixtures/browser.ts'
+import { COOKIE_NAME, COOKIE_SENT, WAIT, assertBuilt, byTestId, launchBrowser, newContext, sessionCookie, signIn, sleep, startDemo, type DemoServer } from './fixtures/browser.ts'
 
 const LIFETIME = 14 * 24 * 3600 // the demo's default
-// Long enough that a reload slowed down by a busy CI machine (tap runs two files at once) still comes in time.
-const IDLE_TIMEOUT = 4
+// Long enough that a reload slowed down by a busy CI machine (tap runs two files at once) still comes in time,
+// and that the sign-in form (its CSRF secret is in the session) is still good when it is posted.
+const IDLE_TIMEOUT = 8
 const SCREENSHOT = fileURLToPath(new URL('../docs/demo-signed-in.png', import.meta.url))
 
+// Four demo servers and eight browser tests: room beyond tap's 120 s per file on a loaded 2-core machine.
+t.setTimeout(240_000)
 assertBuilt()
 const browser = await launchBrowser()
 const servers: DemoServer[] = []
@@ -54,7 +57,7 @@ t.test('Chromium keeps the cookie as the plugin sets it, and the count survives 
 
   const cookie = await sessionCookie(context, main.url)
   t.ok(cookie, 'Chromium stored the session cookie for http://localhost (Secure on localhost is accepted)')
-  t.match(cookie, { name: '__Host-session', domain: 'localhost', path: '/', httpOnly: true, secure: true, sameSite: 'Lax' })
+  t.match(cookie, { name: COOKIE_NAME, domain: 'localhost', path: '/', httpOnly: true, secure: true, sameSite: 'Lax' })
   t.ok(Math.abs(cookie!.expires - (before + LIFETIME)) < 10, `expires ≈ now + ${LIFETIME} s (got ${cookie!.expires - before} s)`)
 
   t.equal(await page.evaluate(() => document.cookie), '', 'HttpOnly: page script cannot read it')
@@ -74,11 +77,9 @@ t.test('sign-in regenerates the ID and keeps the data', opts, async (t) => {
   const anonymous = await sessionCookie(context, main.url)
   t.ok(anonymous)
 
-  const name = `Ada <b>Lovelace</b> & "friends" '`
-  await signIn(page, main.url, name)
-  t.equal(await byTestId(page, 'user'), name, 'the name is shown as text')
-  t.equal(await page.locator('[data-testid="user"] b').count(), 0, 'and not as markup: it was escaped')
-  t.equal(await byTestId(page, 'visits'), '2', 'the count went along with the new ID')
+  await signIn(page, main.url, 'ada')
+  t.equal(await byTestId(page, 'user'), 'ada')
+  t.equal(await byTestId(page, 'visits'), '2', 'the count went along with the new ID (a field kept across passport\'s sign-in)')
   const signedIn = await sessionCookie(context, main.url)
   t.ok(signedIn)
   t.not(signedIn!.value, anonymous!.value, 'a new cookie value: the session ID changed')
@@ -98,7 +99,7 @@ t.test('sign-out removes the cookie, and the old value is worthless when replaye
   const context = await newContext(browser)
   t.teardown(() => context.close())
   const page = await context.newPage()
-  await signIn(page, main.url, 'Grace')
+  await signIn(page, main.url, 'grace')
   await page.reload()
   t.equal(await byTestId(page, 'visits'), '3')
   const signedIn = await sessionCookie(context, main.url)
@@ -111,9 +112,9 @@ t.test('sign-out removes the cookie, and the old value is worthless when replaye
   t.equal(logoutResponse.status(), 303)
   const deletion = await setCookies(logoutResponse)
   t.equal(deletion.length, 1)
-  t.match(deletion[0], /^__Host-session=;.*Expires=Thu, 01 Jan 1970/, 'the 303 deletes the cookie')
+  t.match(deletion[0], new RegExp(`^${COOKIE_NAME}=;.*Expires=Thu, 01 Jan 1970`), 'the 303 deletes the cookie')
   const next = await after
-  t.notMatch((await next.allHeaders()).cookie ?? '', /(?:^|; )__Host-session=/, 'the browser dropped it: the redirected GET / carries no session cookie')
+  t.notMatch((await next.allHeaders()).cookie ?? '', COOKIE_SENT, 'the browser dropped it: the redirected GET / carries no session cookie')
 
   await page.getByTestId('login').waitFor()
   t.equal(await byTestId(page, 'user'), '', 'signed out')
@@ -145,7 +146,7 @@ t.test('/public never receives a Set-Cookie, with or without a session', opts, a
   const cookie = await sessionCookie(context, main.url)
 
   const warm = await page.goto(main.url + '/public')
-  t.match((await warm!.request().allHeaders()).cookie, /(?:^|; )__Host-session=/, 'the browser sent the session cookie to /public')
+  t.match((await warm!.request().allHeaders()).cookie, COOKIE_SENT, 'the browser sent the session cookie to /public')
   t.same(await setCookies(warm!), [], 'rolling is on, yet /public answers without Set-Cookie: it never loaded the session')
   t.equal(warm?.headers()['cache-control'], 'no-store')
   t.same(await sessionCookie(context, main.url), cookie, 'the browser cookie is untouched')
@@ -173,15 +174,15 @@ t.test('rolling moves the expiry forward; fixed mode does not', opts, async (t) 
   t.same(await setCookies(fixedSecond!), [], 'fixed: a changed session with an unchanged cookie sends no Set-Cookie')
 })
 
-t.test('an idle session is refused and the page says it expired', opts, async (t) => {
+t.test('an idle session is refused and the page says it expired', { timeout: 90_000 }, async (t) => {
   const contexts = await Promise.all([newContext(browser), newContext(browser), newContext(browser)])
   t.teardown(() => Promise.all(contexts.map((context) => context.close())))
   const [memoryPage, cookiePage, activePage] = await Promise.all(contexts.map((context) => context.newPage())) as [Page, Page, Page]
 
   await Promise.all([
-    signIn(memoryPage, idleMemory.url, 'Idle'),
-    signIn(cookiePage, idleCookie.url, 'Idle'),
-    signIn(activePage, idleMemory.url, 'Active')
+    signIn(memoryPage, idleMemory.url, 'ada'),
+    signIn(cookiePage, idleCookie.url, 'ada'),
+    signIn(activePage, idleMemory.url, 'grace')
   ])
   // Two pages stay idle for longer than IDLE_TIMEOUT; the third keeps loading the session every 0.3 s.
   const deadline = Date.now() + IDLE_TIMEOUT * 1000 + 1000
@@ -206,7 +207,7 @@ t.test('an idle session is refused and the page says it expired', opts, async (t
   t.equal(await cookiePage.getByTestId('expired').getAttribute('data-reason'), 'expired', "CookieStore: reason 'expired'")
   t.match(await memoryPage.getByTestId('expired').getAttribute('data-reason'), /^(?:expired|not-found)$/, "MemoryStore: reason 'expired' or 'not-found'")
 
-  t.equal(await byTestId(activePage, 'user'), 'Active',
+  t.equal(await byTestId(activePage, 'user'), 'grace',
     `a session in use stays alive past the idle timeout (longest gap between its requests: ${longestGap} ms)`)
   t.equal(await activePage.getByTestId('expired').count(), 0)
 })
@@ -215,7 +216,7 @@ t.test('SameSite=Lax: the cookie stays home on a cross-site POST', opts, async (
   const context = await newContext(browser)
   t.teardown(() => context.close())
   const page = await context.newPage()
-  await signIn(page, main.url, 'Lax')
+  await signIn(page, main.url, 'ada')
 
   // http://127.0.0.1:PORT is another site than http://localhost:PORT (same server).
   await page.goto(`${main.otherSiteUrl}/e2e/whoami-form?host=localhost`)
@@ -231,17 +232,17 @@ t.test('SameSite=Lax: the cookie stays home on a cross-site POST', opts, async (
   await page.getByTestId('method').waitFor()
   t.equal(await byTestId(page, 'method'), 'GET')
   t.equal(await byTestId(page, 'cookie-sent'), 'yes', 'cross-site top-level GET link: Lax sends the cookie')
-  t.equal(await byTestId(page, 'user'), 'Lax')
+  t.equal(await byTestId(page, 'user'), 'ada')
 
   await page.goto(`${main.url}/e2e/whoami-form?host=localhost`)
   await page.getByTestId('post').click()
   await page.getByTestId('method').waitFor()
   t.equal(await byTestId(page, 'method'), 'POST')
   t.equal(await byTestId(page, 'cookie-sent'), 'yes', 'same-site POST: the cookie is sent')
-  t.equal(await byTestId(page, 'user'), 'Lax', 'and the server sees the user')
+  t.equal(await byTestId(page, 'user'), 'ada', 'and the server sees the user')
 
   await page.goto(main.url + '/')
-  t.equal(await byTestId(page, 'user'), 'Lax', 'the cookieless cross-site POST did not sign the browser out')
+  t.equal(await byTestId(page, 'user'), 'ada', 'the cookieless cross-site POST did not sign the browser out')
 })
 
 t.test('screenshot of the signed-in page for the README', opts, async (t) => {
@@ -251,7 +252,7 @@ t.test('screenshot of the signed-in page for the README', opts, async (t) => {
   const page = await context.newPage()
   await page.goto(main.url + '/')
   await page.reload()
-  await signIn(page, main.url, 'Ada Lovelace')
+  await signIn(page, main.url, 'ada')
   // Taken on every run; written to docs/ only when asked, so CI never changes the repository.
   const png = await page.screenshot({ fullPage: true })
   t.equal(png.subarray(1, 4).toString('latin1'), 'PNG')
