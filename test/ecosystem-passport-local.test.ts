@@ -129,8 +129,8 @@ for (const store of stores) {
     }))
     passport.registerUserSerializer(async (user: { id: string }) => user.id)
     passport.registerUserDeserializer(async (id: string) => ({ id, name: 'Ada Lovelace' }))
-    const warnings: string[] = []
-    const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { warnings.push(JSON.parse(line).msg) } } } })
+    const messages: string[] = []
+    const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { messages.push(JSON.parse(line).msg) } } } })
     await app.register(formbody)
     await app.register(session, { secret: SECRET, store: store.create(), autoload: true })
     await app.register(passport.initialize())
@@ -161,6 +161,6 @@ for (const store of stores) {
     t.equal(right.headers.location, '/welcome')
     t.same((await request(app, jar, { url: '/flash' })).json(), { user: 'Ada Lovelace', flash: { success: ['Welcome!'] } },
       'signed in, and the success flash set before sign-in survived it')
-    t.ok(warnings.some((message) => /second reply was sent while the session was being saved/.test(message)), 'the dropped reply is logged')
+    t.ok(messages.some((message) => /second reply was sent while the session was being saved/.test(message)), 'the dropped reply is logged (at debug level: every passport redirect does it)')
   })
 }
