@@ -112,6 +112,19 @@ t.test('options({ maxAge }) on a loaded session saves it and sends the cookie, e
   t.equal(sessionCookie(same), undefined, 'setting the same maxAge again changes nothing')
 })
 
+t.test('options({ maxAge }) on a loaded session in rolling mode with lifetime 0: counted from now, not from creation', async (t) => {
+  const clock = fakeClock(t)
+  const { store, last } = watchedStore()
+  const app = await build({ store, rolling: true }, routes)
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/login' }))?.header as string
+  clock.advance(3600)
+  const response = await app.inject({ method: 'POST', url: `/remember?maxAge=${MONTH}`, headers: { cookie } })
+  t.equal(last().maxAge, MONTH * 1000)
+  t.equal(maxAgeOf(sessionCookie(response)?.attributes), MONTH, 'the whole month from now, although the session is an hour old')
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().expiresAt, Date.now() + MONTH * 1000)
+})
+
 t.test('options({ maxAge: 0 }) makes a browser-session cookie; maxAge: null goes back to the plugin lifetime', async (t) => {
   const { store, last } = watchedStore()
   const app = await build({ store, lifetime: 3600 }, routes)
