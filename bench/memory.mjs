@@ -146,7 +146,7 @@ async function main () {
       const r = await redisPerSession()
       out.push(`RedisStore: ${r.sessions.toLocaleString('en-US')} sessions of five keys (\`userId\`, \`roles\`, \`csrf\`, \`loginAt\`, \`theme\`) ` +
         `created through the plugin on a private redis-server (${r.keys.toLocaleString('en-US')} Redis keys; one session's hash fields: ${r.fields.map((f) => `\`${f}\``).join(', ')}).\n\n`)
-      out.push('| what | per session |\n|---|--:|\n')
+      out.push('| what | per session (target ≤ 250 B) |\n|---|--:|\n')
       out.push(`| \`used_memory\` growth / sessions | **${fmt(r.perSession)} B** |\n`)
       out.push(`| \`MEMORY USAGE\` of a session key (mean of 200 random keys) | ${fmt(r.memoryUsage)} B |\n\n`)
     } catch (err) {
