@@ -28,6 +28,7 @@
 //   BENCH_SESSIONS [1]   distinct sessions the requests cycle through (1 = every request carries the same cookie)
 //   BENCH_LATENCY [1]    0 skips the latency table     BENCH_LATENCY_DURATION [4] seconds per cell
 //   BENCH_LATENCY_RATE [0.5] share of bare's median req/s (per route) sent to every subject
+//   BENCH_LATENCY_REWARM [BENCH_REWARM; quick 0] seconds of discarded load before each latency cell
 //   BENCH_MEMORY [1]     0 skips memory per session (bench/memory.mjs)
 //   BENCH_MICRO [1]      0 skips the micro-benchmarks
 //   BENCH_OUTPUT [bench/results/latest.md]
@@ -79,6 +80,8 @@ const config = {
   latency: env.BENCH_LATENCY !== '0',
   latencyDuration: num('BENCH_LATENCY_DURATION', QUICK ? 1 : 4),
   latencyRate: num('BENCH_LATENCY_RATE', 0.5),
+  // quick: the latency cells follow the rounds closely enough to skip their re-warm
+  latencyRewarm: num('BENCH_LATENCY_REWARM', QUICK ? 0 : num('BENCH_REWARM', 0.5)),
   sessions: Math.min(100_000, Math.max(1, Math.floor(num('BENCH_SESSIONS', 1)))),
   output: env.BENCH_OUTPUT || join(RESULTS_DIR, 'latest.md'),
   subjects: list('BENCH_SUBJECTS', SUBJECTS.map((s) => s.name)),
@@ -161,14 +164,17 @@ async function main () {
   worker.start()
 
   // What the run will do, for the elapsed / estimated time of the progress lines.
-  const pause = config.pauseMs / 1000
-  const cellSeconds = config.rewarm + config.duration + pause
+  // Seconds a measurement takes beyond its duration (IPC, autocannon's start and end), seen on the shared 2-CPU VM.
+  const overhead = 0.5
+  const pause = config.pauseMs / 1000 + overhead
+  const cellSeconds = config.rewarm + config.duration + pause + (config.rewarm > 0 ? overhead : 0)
+  const latencyCellSeconds = config.latencyRewarm + config.latencyDuration + pause + (config.latencyRewarm > 0 ? overhead : 0)
   const othersCount = live.filter((s) => s.meta.name !== 'bare').length
   const refCount = live.some((s) => s.meta.name === 'bare') ? 1 + Math.floor(othersCount / 2) : 0
   if (config.warmup > 0) progress.plan(live.length * config.routes.length * (config.warmup + pause))
   progress.plan(config.rounds * config.routes.length * (othersCount + refCount) * cellSeconds)
   const latencyOn = config.latency && live.some((s) => s.meta.name === 'bare')
-  if (latencyOn) progress.plan(config.routes.length * live.length * (config.latencyDuration + config.rewarm + pause))
+  if (latencyOn) progress.plan(config.routes.length * live.length * latencyCellSeconds)
   // memory per session and micro-benchmarks: roughly
   if (config.memory) progress.plan(QUICK ? 15 : 40)
   if (config.micro) progress.plan(QUICK ? 20 : 90)
@@ -314,7 +320,7 @@ async function main () {
       const rate = Math.max(1, Math.round(bareRps * config.latencyRate))
       for (const s of live) {
         try {
-          if (config.rewarm > 0) await measure(s, route, config.rewarm, { retry: false })
+          if (config.latencyRewarm > 0) await measure(s, route, config.latencyRewarm, { retry: false })
           const r = await measure(s, route, config.latencyDuration, { rate })
           s.latency[route] = { rate, rps: r.rps, p50: r.latencyP50, p99: r.latencyP99, max: r.latencyMax, noisy: r.noisy }
           log(`[latency] /${route.padEnd(5)} ${s.meta.name.padEnd(16)} at ${fmt(rate)} req/s: p50 ${r.latencyP50} ms, p99 ${r.latencyP99} ms, max ${r.latencyMax} ms${r.rps < rate * 0.95 ? ` (saturated: ${fmt(r.rps)} req/s)` : ''}  [${progress.text()}]`)
@@ -322,7 +328,7 @@ async function main () {
           s.problems.push(`latency /${route}: ${err.message}`)
         } finally {
           await sleep(config.pauseMs)
-          progress.step(config.latencyDuration + config.rewarm + pause)
+          progress.step(latencyCellSeconds)
         }
       }
     }
