@@ -1,6 +1,6 @@
 // The load generator: a long-lived process (pinned to the load core by run.mjs) that runs one
 // autocannon measurement per IPC message `{ id, opts: { url, connections, pipelining, duration, headers, cookies? } }`
-// and answers `{ id, result }`. Exits when the parent disconnects.
+// (`overallRate`: a fixed request rate instead of as fast as possible) and answers `{ id, result }`. Exits when the parent disconnects.
 
 import autocannon from 'autocannon'
 
@@ -34,6 +34,8 @@ process.on('message', async ({ id, opts }) => {
       duration: opts.duration,
       headers: opts.headers,
       requests,
+      // a fixed request rate over all connections (the latency table); absent: as fast as the server answers
+      ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
       timeout: 10
     })
     process.send({
@@ -47,7 +49,8 @@ process.on('message', async ({ id, opts }) => {
         errors: r.errors,
         timeouts: r.timeouts,
         latencyP50: r.latency.p50,
-        latencyP99: r.latency.p99
+        latencyP99: r.latency.p99,
+        latencyMax: r.latency.max
       }
     })
   } catch (err) {

@@ -1,9 +1,9 @@
 // Micro-benchmarks of fastify-lazy-session internals (from dist/, `npm run build` first), printed as Markdown:
 //   - session ID: generate, sign, verify (HMAC-SHA256), against @fastify/cookie's signer (what @fastify/session uses)
 //   - CookieStore seal / open (XChaCha20-Poly1305, format 2), against @fastify/secure-session's encode / decode (libsodium secretbox)
-//   - heap taken by 100,000 MemoryStore sessions of two small keys each (needs --expose-gc)
 // Run: node --expose-gc bench/micro.mjs   (run.mjs does this after the HTTP table, pinned to the server core)
-// Env: BENCH_QUICK=1 shorter; BENCH_MICRO_MS [1000] time per sample; BENCH_MICRO_SAMPLES [5]; BENCH_MICRO_SESSIONS [100000].
+// (Memory per session: bench/memory.mjs.)
+// Env: BENCH_QUICK=1 shorter; BENCH_MICRO_MS [1000] time per sample; BENCH_MICRO_SAMPLES [5].
 
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,7 +13,6 @@ import { ROOT_DIR, SECRET, median, machineBusySeconds } from './harness.mjs'
 const QUICK = process.env.BENCH_QUICK === '1'
 const SAMPLE_MS = Number(process.env.BENCH_MICRO_MS || (QUICK ? 150 : 1000))
 const SAMPLES = Math.max(1, Math.floor(Number(process.env.BENCH_MICRO_SAMPLES || (QUICK ? 2 : 5))))
-const SESSIONS = Math.max(1, Math.floor(Number(process.env.BENCH_MICRO_SESSIONS || 100_000)))
 const OTHER_SECRET = 'an-older-secret-still-accepted-for-rotation-32+'
 
 const dist = (file) => pathToFileURL(join(ROOT_DIR, 'dist', file)).href
@@ -119,7 +118,7 @@ async function main () {
   for (const [name, ops] of idRows) out.push(`| ${name} | ${fmt(ops)} |\n`)
 
   // --- CookieStore ----------------------------------------------------------------------------
-  const { CookieStore, MemoryStore } = await import(dist('index.js'))
+  const { CookieStore } = await import(dist('index.js'))
   const newCookieStore = (secrets) => { const store = new CookieStore(); store.useSecrets(secrets); return store }
   const sealer = newCookieStore([SECRET, OTHER_SECRET])
   const oldSealer = newCookieStore([OTHER_SECRET])
@@ -169,49 +168,6 @@ async function main () {
   await app.close()
   out.push(`\n### CookieStore (XChaCha20-Poly1305; sealed value ${sealed[0].length} characters)\n\n| operation | ops/s |\n|---|--:|\n`)
   for (const [name, ops] of sealRows) out.push(`| ${name} | ${fmt(ops)} |\n`)
-
-  // --- MemoryStore heap -----------------------------------------------------------------------
-  if (typeof globalThis.gc !== 'function') {
-    out.push('\n### MemoryStore heap\n\n_Skipped: run with `node --expose-gc`._\n')
-  } else {
-    const heap = async (build) => {
-      for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((resolve) => setImmediate(resolve)) }
-      const before = process.memoryUsage().heapUsed
-      const keep = await build()
-      for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((resolve) => setImmediate(resolve)) }
-      const after = process.memoryUsage().heapUsed
-      return { bytes: after - before, keep }
-    }
-    const sessionIds = Array.from({ length: SESSIONS }, () => generateId()) // the IDs themselves are not counted
-    const t = Date.now()
-    const update = (i) => ({
-      create: true,
-      replace: true,
-      set: new Map([['userId', JSON.stringify('user-' + i)], ['n', JSON.stringify(i)]]),
-      delete: [],
-      createdAt: t,
-      lastAccessAt: t,
-      expiresAt: null,
-      ttl: null
-    })
-    const ours = await heap(async () => {
-      const store = new MemoryStore({ maxSessions: SESSIONS })
-      for (let i = 0; i < SESSIONS; i++) await store.save(sessionIds[i], update(i))
-      return store
-    })
-    const stored = ours.keep.size ?? SESSIONS
-    ours.keep.close?.()
-    const plain = await heap(async () => {
-      const m = new Map()
-      for (let i = 0; i < SESSIONS; i++) m.set(sessionIds[i], { userId: 'user-' + i, n: i })
-      return m
-    })
-    out.push(`\n### MemoryStore heap (${SESSIONS.toLocaleString('en-US')} sessions, keys \`userId\` and \`n\`)\n\n`)
-    out.push('| what | heap | per session |\n|---|--:|--:|\n')
-    out.push(`| MemoryStore (${stored.toLocaleString('en-US')} entries held) | ${(ours.bytes / 1048576).toFixed(1)} MiB | ${fmt(ours.bytes / SESSIONS)} B |\n`)
-    out.push(`| _reference_: plain \`Map<id, { userId, n }>\` | ${(plain.bytes / 1048576).toFixed(1)} MiB | ${fmt(plain.bytes / SESSIONS)} B |\n`)
-    out.push('\nThe 32-character IDs are allocated before the first measurement and not counted in either row.\n')
-  }
 
   if (quiet.retried || quiet.disturbed) {
     out.push(`\n_${quiet.retried} samples were taken again because other processes were busy; ${quiet.disturbed} stayed disturbed (> ${MAX_FOREIGN} cores of other load)._\n`)

@@ -16,21 +16,49 @@ export interface MemoryStoreOptions {
   sweepInterval?: number
 }
 
+/**
+ * One session, kept small (the heap per session is most of what a MemoryStore costs): times are ms since the store's
+ * epoch (small integers V8 stores inline, where ms since 1970 would each take a boxed number), data is a flat array,
+ * and the rarely set fields live in one optional object.
+ */
 interface Entry {
-  data: Map<string, string>
+  /** keys and serialized values, alternating: [key, value, key, value, …] (a Map costs more than two keys' data) */
+  data: string[]
   createdAt: number
   lastAccessAt: number
   expiresAt: number | null
-  /** ms since epoch when the entry is dropped */
+  /** when the entry is dropped */
   deadline: number
+  /** in the protected segment: loaded at least once since it was created */
+  protected: boolean
+  extra: Extra | null
+}
+
+/** What few sessions have; `null` on an entry that has none of it. */
+interface Extra {
   maxAge: number | null
   /** the user this session is bound to in the per-user index */
   user: string | null
   device: SessionDevice | null
-  /** the session's handle, once known (given by the plugin, or derived from the key when a user is bound) */
+  /** the session's handle in its user's index (given by the plugin, or derived from the key), while bound */
   handle: string | null
-  /** in the protected segment: loaded at least once since it was created */
-  protected: boolean
+}
+
+function dataMap (data: string[]): Map<string, string> {
+  const map = new Map<string, string>()
+  for (let i = 0; i < data.length; i += 2) map.set(data[i] as string, data[i + 1] as string)
+  return map
+}
+
+function indexOfKey (data: string[], key: string): number {
+  for (let i = 0; i < data.length; i += 2) if (data[i] === key) return i
+  return -1
+}
+
+/** `ms` as a small integer when it fits one: V8 keeps those inline, a subtraction's result would be a boxed number. */
+function small (ms: number): number {
+  const int = ms | 0
+  return int === ms ? int : ms
 }
 
 const DEFAULTS = { maxSessions: 100_000, gcTtl: 86_400, sweepInterval: 1000 }
@@ -96,6 +124,8 @@ export class MemoryStore implements SessionStore {
   #cursor: MapIterator<[string, Entry]> | null = null
   /** the segment the sweep walks now */
   #sweeping: Segment
+  /** ms since 1970 that entry times count from */
+  readonly #epoch = Date.now()
 
   constructor (options: MemoryStoreOptions = {}) {
     this.#maxSessions = positive(options, 'maxSessions')
@@ -119,10 +149,19 @@ export class MemoryStore implements SessionStore {
     entry.protected = true
     this.#protected.map.set(id, entry)
     if (this.#protected.map.size > this.#maxProtected) this.#demote()
-    const record: SessionRecord = { data: new Map(entry.data), createdAt: entry.createdAt, lastAccessAt: entry.lastAccessAt, expiresAt: entry.expiresAt }
-    if (entry.maxAge !== null) record.maxAge = entry.maxAge
-    if (entry.user !== null) record.user = entry.user
-    if (entry.device !== null) record.device = copyDevice(entry.device)
+    const epoch = this.#epoch
+    const record: SessionRecord = {
+      data: dataMap(entry.data),
+      createdAt: entry.createdAt + epoch,
+      lastAccessAt: entry.lastAccessAt + epoch,
+      expiresAt: entry.expiresAt === null ? null : entry.expiresAt + epoch
+    }
+    const extra = entry.extra
+    if (extra !== null) {
+      if (extra.maxAge !== null) record.maxAge = extra.maxAge
+      if (extra.user !== null) record.user = extra.user
+      if (extra.device !== null) record.device = copyDevice(extra.device)
+    }
     return record
   }
 
@@ -130,33 +169,34 @@ export class MemoryStore implements SessionStore {
     let entry = this.#live(id)
     if (entry === null) {
       if (!update.create) return false
-      entry = { data: new Map(), createdAt: 0, lastAccessAt: 0, expiresAt: null, deadline: 0, maxAge: null, user: null, device: null, handle: null, protected: false }
+      entry = { data: [], createdAt: 0, lastAccessAt: 0, expiresAt: null, deadline: 0, protected: false, extra: null }
     } else {
       this.#segment(entry).map.delete(id)
     }
-    if (update.replace) entry.data.clear()
-    for (const key of update.delete) entry.data.delete(key)
-    for (const [key, value] of update.set) entry.data.set(key, value)
-    entry.createdAt = update.createdAt
-    entry.lastAccessAt = update.lastAccessAt
-    entry.expiresAt = update.expiresAt
-    entry.deadline = Date.now() + (update.ttl === null ? this.#gcTtl : update.ttl * 1000)
-    if (update.handle !== undefined) entry.handle = update.handle
-    if (update.maxAge !== undefined) entry.maxAge = update.maxAge
-    if (update.device !== undefined) entry.device = update.device === null ? null : copyDevice(update.device)
+    entry.data = this.#applyData(entry.data, update)
+    const epoch = this.#epoch
+    entry.createdAt = small(update.createdAt - epoch)
+    entry.lastAccessAt = small(update.lastAccessAt - epoch)
+    entry.expiresAt = update.expiresAt === null ? null : small(update.expiresAt - epoch)
+    entry.deadline = small(Date.now() - epoch + (update.ttl === null ? this.#gcTtl : update.ttl * 1000))
+    if (update.maxAge !== undefined && (update.maxAge !== null || entry.extra !== null)) this.#extra(entry).maxAge = update.maxAge
+    if (update.device !== undefined && (update.device !== null || entry.extra !== null)) {
+      this.#extra(entry).device = update.device === null ? null : copyDevice(update.device)
+    }
     // A session left without data is removed (two requests that each deleted one of its keys).
-    if (entry.data.size === 0) {
+    if (entry.data.length === 0) {
       this.#unindex(id, entry)
       return false
     }
-    if (update.user !== undefined && update.user !== entry.user) {
+    if (update.user !== undefined && update.user !== (entry.extra?.user ?? null)) {
       this.#unindex(id, entry)
-      entry.user = update.user
-      if (entry.user !== null) {
-        entry.handle ??= handleOf(id)
-        let sessions = this.#users.get(entry.user)
-        if (sessions === undefined) this.#users.set(entry.user, sessions = new Map())
-        sessions.set(entry.handle, id)
+      if (update.user !== null) {
+        const extra = this.#extra(entry)
+        extra.user = update.user
+        extra.handle = update.handle ?? handleOf(id)
+        let sessions = this.#users.get(extra.user)
+        if (sessions === undefined) this.#users.set(extra.user, sessions = new Map())
+        sessions.set(extra.handle, id)
       }
     }
     this.#segment(entry).map.set(id, entry)
@@ -183,8 +223,16 @@ export class MemoryStore implements SessionStore {
     for (const id of sessions.values()) {
       const entry = this.#live(id)
       if (entry === null) continue
-      const info: SessionInfo = { handle: entry.handle as string, createdAt: entry.createdAt, lastAccessAt: entry.lastAccessAt, expiresAt: entry.expiresAt }
-      if (entry.device !== null) info.device = copyDevice(entry.device)
+      // Listed: bound to this user, so its extra (user, handle) is there.
+      const extra = entry.extra as Extra
+      const epoch = this.#epoch
+      const info: SessionInfo = {
+        handle: extra.handle as string,
+        createdAt: entry.createdAt + epoch,
+        lastAccessAt: entry.lastAccessAt + epoch,
+        expiresAt: entry.expiresAt === null ? null : entry.expiresAt + epoch
+      }
+      if (extra.device !== null) info.device = copyDevice(extra.device)
       list.push(info)
     }
     return list.sort((a, b) => b.lastAccessAt - a.lastAccessAt)
@@ -207,7 +255,7 @@ export class MemoryStore implements SessionStore {
 
   /** Drops expired sessions from a bounded slice of the store; runs on a timer, callable directly. */
   sweep (): void {
-    const now = Date.now()
+    const now = Date.now() - this.#epoch
     for (let i = 0; i < SWEEP_SLICE; i++) {
       this.#cursor ??= this.#sweeping.map.entries()
       const next = this.#cursor.next()
@@ -225,6 +273,25 @@ export class MemoryStore implements SessionStore {
   /** Stops the sweep timer; the sessions stay (another app may share this store). */
   close (): void {
     clearInterval(this.#timer)
+  }
+
+  /** The data after `update`, in a new array of exactly its size (one grown by push keeps room for ~16 more). */
+  #applyData (data: string[], update: SessionUpdate): string[] {
+    const next = update.replace ? [] : data.slice()
+    for (const key of update.delete) {
+      const i = indexOfKey(next, key)
+      if (i !== -1) next.splice(i, 2)
+    }
+    for (const [key, value] of update.set) {
+      const i = indexOfKey(next, key)
+      if (i === -1) next.push(key, value)
+      else next[i + 1] = value
+    }
+    return next.slice()
+  }
+
+  #extra (entry: Entry): Extra {
+    return entry.extra ??= { maxAge: null, user: null, device: null, handle: null }
   }
 
   #segment (entry: Entry): Segment {
@@ -247,18 +314,20 @@ export class MemoryStore implements SessionStore {
 
   /** Takes the session out of its user's index; the index goes with the user's last session. */
   #unindex (id: string, entry: Entry): void {
-    if (entry.user === null) return
-    const sessions = this.#users.get(entry.user) as Map<string, string>
-    sessions.delete(entry.handle as string)
-    if (sessions.size === 0) this.#users.delete(entry.user)
-    entry.user = null
+    const extra = entry.extra
+    if (extra === null || extra.user === null) return
+    const sessions = this.#users.get(extra.user) as Map<string, string>
+    sessions.delete(extra.handle as string)
+    if (sessions.size === 0) this.#users.delete(extra.user)
+    extra.user = null
+    extra.handle = null
   }
 
   #live (id: string): Entry | null {
     // Sessions in use are in protected: looked up first.
     const entry = this.#protected.map.get(id) ?? this.#probation.map.get(id)
     if (entry === undefined) return null
-    if (entry.deadline <= Date.now()) {
+    if (entry.deadline <= Date.now() - this.#epoch) {
       this.#remove(id, entry)
       return null
     }
