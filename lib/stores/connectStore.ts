@@ -53,13 +53,7 @@ const DEFAULT_GC_TTL = 86_400
 export const DEFAULT_TIMEOUT = 2000
 
 /** What the adapter keeps in `sess[META_FIELD]`. */
-interface Meta {
-  createdAt: number
-  lastAccessAt: number
-  expiresAt: number | null
-  maxAge?: number | null
-  user?: string | null
-  device?: SessionDevice | null
+interface Meta extends Omit<SessionRecord, 'data'> {
   handle?: string
   /** the key the session is stored under (the plugin's hash of the ID): what revoking removes, whatever `all()` returns */
   key?: string
