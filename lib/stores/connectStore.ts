@@ -1,5 +1,5 @@
 // Adapts an express-session/connect store (connect-pg-simple, connect-redis, connect-mongo…) to SessionStore.
-import type { SessionDevice, SessionInfo, SessionRecord, SessionStore, SessionUpdate } from '../types.ts'
+import type { SessionInfo, SessionRecord, SessionStore, SessionUpdate } from '../types.ts'
 
 type Callback = (error?: unknown, value?: unknown) => void
 
