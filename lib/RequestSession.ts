@@ -1,5 +1,9 @@
 import { parseCookie, stringifySetCookie, type SetCookie } from 'cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  createdChannel, destroyedChannel, handleOfId, loadedChannel, refusedChannel, regeneratedChannel, savedChannel, sessionEvent,
+  storeChannel, storeName, traceStore, type RefusedReason, type StoreOperation
+} from './channels.ts'
 import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
 import type { NormalizedOptions } from './options.ts'
 import { internals, type Session, type SessionChanges, type SessionControl } from './Session.ts'
@@ -19,6 +23,8 @@ export class SessionRuntime {
   /** the server-side store, or `null` with a CookieStore */
   readonly store: SessionStore | null
   readonly cookieStore: CookieStore | null
+  /** what events and traces call the store */
+  readonly storeName: string
   /** the app's @fastify/cookie parser (its parse options) when registered, else `cookie`'s, the one @fastify/cookie wraps */
   readonly parseCookie: (header: string) => Record<string, string | undefined>
 
@@ -28,6 +34,7 @@ export class SessionRuntime {
     // The app's own @fastify/cookie (its parseOptions) when it registered one before this plugin.
     const registered = (fastify as { parseCookie?: (header: string) => Record<string, string | undefined> }).parseCookie
     this.parseCookie = registered ?? parseCookie
+    this.storeName = storeName(options.store)
     if (options.store instanceof CookieStore) {
       this.cookieStore = options.store
       this.cookieStore.useSecrets(options.secrets)
@@ -155,18 +162,20 @@ export class RequestSession implements SessionControl {
       if (verified === null) return this.#rejected('invalid', now)
       id = verified.id
       this.#stale = verified.stale
+      const store = runtime.store as SessionStore
       try {
-        record = await (runtime.store as SessionStore).load(id)
+        record = await this.#traced('load', id, () => store.load(id))
       } catch (error) {
         this.#storeFailed('load', error, id)
         return this.#fresh('new', now)
       }
-      if (record === null) return this.#rejected('not-found', now)
+      if (record === null) return this.#rejected('not-found', now, id)
     }
     if (runtime.expired(record, now)) {
       this.#expiredId = runtime.store === null ? null : id
-      return this.#rejected('expired', now)
+      return this.#rejected('expired', now, id)
     }
+    if (loadedChannel.hasSubscribers) loadedChannel.publish(sessionEvent(this.#request, runtime.storeName, id))
     this.#storedId = id
     this.session = internals.create(this, runtime.options.serializer, id, record, 'loaded')
     return this.session
@@ -178,8 +187,10 @@ export class RequestSession implements SessionControl {
   }
 
   /** Bad client input is never an error: a fresh session, and a debug line without the cookie or ID. */
-  #rejected (reason: SessionReason, now: number): Session {
-    this.#request.log.debug({ reason }, 'fastify-lazy-session: session cookie refused, starting a new session')
+  #rejected (reason: RefusedReason, now: number, id: string | null = null): Session {
+    const handle = id === null ? undefined : handleOfId(id)
+    this.#request.log.debug({ reason, handle }, 'fastify-lazy-session: session cookie refused, starting a new session')
+    if (refusedChannel.hasSubscribers) refusedChannel.publish({ request: this.#request, handle: handle ?? null, store: this.#runtime.storeName, reason })
     return this.#fresh(reason, now)
   }
 
@@ -187,7 +198,7 @@ export class RequestSession implements SessionControl {
   #storeFailed (action: string, error: unknown, id: string): void {
     const failure = storeFailure(action, error, id)
     if (this.#runtime.options.onStoreError === 'fail') throw failure
-    this.#request.log.warn({ err: failure }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
+    this.#request.log.warn({ err: failure, handle: handleOfId(id) }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
     this.#detached = true
   }
 
@@ -201,19 +212,31 @@ export class RequestSession implements SessionControl {
   }
 
   /** Calls the store; a failure throws FST_SESSION_STORE_UNAVAILABLE, or under 'fresh' detaches the session. */
-  async #storeCall<T> (action: string, id: string, call: () => Promise<T>): Promise<T | undefined> {
+  async #storeCall<T> (action: string, operation: StoreOperation, id: string, call: () => Promise<T>): Promise<T | undefined> {
     try {
-      return await call()
+      return await this.#traced(operation, id, call)
     } catch (error) {
       this.#storeFailed(action, error, id)
       return undefined
     }
   }
 
+  /** A store call, inside the `fastify-lazy-session:store` tracing channel when someone listens. */
+  #traced<T> (operation: StoreOperation, id: string, call: () => Promise<T>): Promise<T> {
+    if (!storeChannel.hasSubscribers) return call()
+    return traceStore({ operation, request: this.#request, handle: handleOfId(id), store: this.#runtime.storeName }, call)
+  }
+
+  /** Publishes a lifecycle event of the session `id` when someone listens. */
+  #publish (channel: typeof savedChannel, id: string): void {
+    if (channel.hasSubscribers) channel.publish(sessionEvent(this.#request, this.#runtime.storeName, id))
+  }
+
   regenerate (): Promise<void> {
     return this.#serial(async () => {
       const session = this.session as Session
-      if (this.#detached || session.id === null) return
+      const oldId = session.id
+      if (this.#detached || oldId === null) return
       const removed = await this.#removeStored('regenerate')
       if (this.#detached) return
       if (!removed) {
@@ -221,8 +244,13 @@ export class RequestSession implements SessionControl {
         this.#gone()
         return
       }
-      internals.setId(session, generateId())
+      const newId = generateId()
+      internals.setId(session, newId)
       this.#create = true
+      if (regeneratedChannel.hasSubscribers) {
+        const newHandle = handleOfId(newId)
+        regeneratedChannel.publish({ request: this.#request, handle: newHandle, oldHandle: handleOfId(oldId), newHandle, store: this.#runtime.storeName })
+      }
     })
   }
 
@@ -230,6 +258,7 @@ export class RequestSession implements SessionControl {
     return this.#serial(async () => {
       const session = this.session as Session
       await this.#removeStored('destroy')
+      if (session.id !== null && !this.#detached) this.#publish(destroyedChannel, session.id)
       if (this.#incoming || session.id !== null) this.#cookie = 'clear'
       this.#create = false
       internals.reset(session, this.#runtime.freshRecord(Date.now()))
@@ -249,7 +278,7 @@ export class RequestSession implements SessionControl {
     const id = this.#storedId
     const store = this.#runtime.store
     if (id === null || store === null || this.#detached) return true
-    const removed = await this.#storeCall(action, id, () => store.destroy(id))
+    const removed = await this.#storeCall(action, 'destroy', id, () => store.destroy(id))
     this.#storedId = null
     return removed !== false
   }
@@ -295,6 +324,7 @@ export class RequestSession implements SessionControl {
       return async () => {
         await this.#removeStored('destroy')
         if (this.#detached) return
+        this.#publish(destroyedChannel, session.id as string)
         this.#cookie = 'clear'
         internals.reset(session, runtime.freshRecord(now))
       }
@@ -319,13 +349,16 @@ export class RequestSession implements SessionControl {
     const session = this.session as Session
     const runtime = this.#runtime
     const createdAt = session.createdAt
+    /** a new session, not a regenerated one (which already has its new ID) */
+    const created = create && session.id === null
     if (runtime.cookieStore === null) {
       const store = runtime.store as SessionStore
       const ttl = runtime.ttl(createdAt, now, expiresAt, now)
-      const saved = await this.#storeCall('save', id, () => store.save(id, { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl }))
+      const saved = await this.#storeCall('save', 'save', id, () => store.save(id, { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl }))
       if (saved === undefined) return
       if (!saved) {
         // Destroyed by another request while this one was in flight (it stays destroyed), or emptied by this save.
+        if (internals.isEmpty(session)) this.#publish(destroyedChannel, id)
         this.#gone()
         return
       }
@@ -345,6 +378,8 @@ export class RequestSession implements SessionControl {
     } else if (create) {
       this.#cookie = 'set'
     }
+    if (created) this.#publish(createdChannel, id)
+    this.#publish(savedChannel, id)
   }
 
   /**
@@ -374,7 +409,7 @@ export class RequestSession implements SessionControl {
     const expiredId = this.#expiredId
     if (expiredId !== null) {
       const store = this.#runtime.store as SessionStore
-      await this.#storeCall('destroy', expiredId, () => store.destroy(expiredId))
+      await this.#storeCall('destroy', 'destroy', expiredId, () => store.destroy(expiredId))
     }
     this.#end(reply)
   }

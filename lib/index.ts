@@ -6,3 +6,7 @@ export { RedisStore, type RedisStoreClient, type RedisStoreOptions } from './sto
 export { InvalidOptionError, SessionNotLoadedError, SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
 export type { FastifyLazySessionOptions, SessionCookieOptions, SkipHeader } from './options.ts'
 export type { Serializer, SessionData, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
+export { channels } from './channels.ts'
+export type {
+  RefusedReason, RevokedReason, SessionEvent, SessionRefusedEvent, SessionRegeneratedEvent, SessionRevokedEvent, StoreCallContext, StoreOperation
+} from './channels.ts'
