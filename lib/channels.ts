@@ -113,8 +113,8 @@ export function handleOfId (id: string): string {
 }
 
 /** A lifecycle message; call it only after `channel.hasSubscribers`. */
-export function sessionEvent (request: FastifyRequest | null, store: string, id: string | null): SessionEvent {
-  return { request, handle: id === null ? null : handleOfId(id), store }
+export function sessionEvent (request: FastifyRequest | null, store: string, id: string): SessionEvent {
+  return { request, handle: handleOfId(id), store }
 }
 
 /** What a store call's result becomes in the context: a count or a flag, never the session data a load returns. */
@@ -132,26 +132,28 @@ function summary (result: unknown): boolean | number {
 export function traceStore<T> (context: StoreCallContext, call: () => Promise<T>): Promise<T> {
   const { start, end, asyncStart, asyncEnd, error } = storeChannel
   return start.runStores(context, () => {
+    let promise: Promise<T>
     try {
-      return Promise.resolve(call()).then((result) => {
-        context.result = summary(result)
-        asyncStart.publish(context)
-        asyncEnd.publish(context)
-        return result
-      }, (failure: unknown) => {
-        context.error = failure
-        error.publish(context)
-        asyncStart.publish(context)
-        asyncEnd.publish(context)
-        throw failure
-      })
+      promise = Promise.resolve(call())
     } catch (failure) {
       // A store method that throws instead of rejecting.
       context.error = failure
       error.publish(context)
-      throw failure
-    } finally {
       end.publish(context)
+      throw failure
     }
+    end.publish(context)
+    return promise.then((result) => {
+      context.result = summary(result)
+      asyncStart.publish(context)
+      asyncEnd.publish(context)
+      return result
+    }, (failure: unknown) => {
+      context.error = failure
+      error.publish(context)
+      asyncStart.publish(context)
+      asyncEnd.publish(context)
+      throw failure
+    })
   })
 }
