@@ -107,9 +107,17 @@ export function storeName (store: object): string {
   return typeof name === 'string' && name !== '' && name !== 'Object' ? name : 'SessionStore'
 }
 
-/** The handle of the session with this ID (computed only for a listener: the plugin does not need it otherwise). */
+/** The last ID asked for and its handle: the messages of one request all name the same session. */
+let memoId = ''
+let memoHandle = ''
+
+/** The handle of the session with this ID (computed only for a listener or a log line: requests do not need it). */
 export function handleOfId (id: string): string {
-  return handleOf(storeKeyOf(id))
+  if (id !== memoId) {
+    memoHandle = handleOf(storeKeyOf(id))
+    memoId = id
+  }
+  return memoHandle
 }
 
 /** A lifecycle message; call it only after `channel.hasSubscribers`. */
