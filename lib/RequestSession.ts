@@ -1,15 +1,36 @@
 import { parseCookie, stringifySetCookie, type SetCookie } from 'cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  createdChannel, destroyedChannel, handleOfId, loadedChannel, refusedChannel, regeneratedChannel, savedChannel, sessionEvent,
-  storeChannel, storeName, traceStore, type RefusedReason, type StoreOperation
+  createdChannel, destroyedChannel, loadedChannel, refusedChannel, regeneratedChannel, revokedChannel, savedChannel, sessionEvent,
+  storeChannel, storeName, traced, traceStore, type RefusedReason, type StoreOperation
 } from './channels.ts'
 import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
 import type { NormalizedOptions } from './options.ts'
 import { internals, type Session, type SessionChanges, type SessionControl } from './Session.ts'
-import { generateId, IdSigner } from './signing.ts'
+import { generateId, handleOf, IdSigner, storeKeyOf } from './signing.ts'
 import { CookieStore, cookieSize } from './stores/CookieStore.ts'
-import type { SessionReason, SessionRecord, SessionStore } from './types.ts'
+import type { SessionDevice, SessionInfo, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
+
+/**
+ * A route's own `Cache-Control` made safe for a response that sets the session cookie: a shared cache must not
+ * store it, so `public` becomes `private`, `s-maxage` goes, and a bare `max-age` gets `private`.
+ */
+export function privateCacheControl (value: string): string {
+  const directives = value.split(',').map((directive) => directive.trim()).filter((directive) => directive !== '')
+  const names = directives.map((directive) => (directive.split('=', 1)[0] as string).trim().toLowerCase())
+  const has = (name: string): boolean => names.includes(name)
+  const shared = has('public') || has('s-maxage') || (has('max-age') && !has('private') && !has('no-store') && !has('no-cache'))
+  if (!shared) return value
+  return ['private', ...directives.filter((_, i) => names[i] !== 'public' && names[i] !== 's-maxage' && names[i] !== 'private')].join(', ')
+}
+
+/** Same device information (what `device` records), field by field. */
+function sameDevice (a: SessionDevice | null | undefined, b: SessionDevice | null | undefined): boolean {
+  if (a == null || b == null) return a == null && b == null
+  return a.ip === b.ip && a.userAgent === b.userAgent && a.label === b.label
+}
+
+const NO_VALUES: readonly string[] = Object.freeze([])
 
 /** A `Set-Cookie` value, as @fastify/cookie's `serialize` writes it (same `cookie` module, default encoding). */
 function serializeCookie (name: string, value: string, attributes: Omit<SetCookie, 'name' | 'value'>): string {
@@ -37,7 +58,7 @@ export class SessionRuntime {
     this.storeName = storeName(options.store)
     if (options.store instanceof CookieStore) {
       this.cookieStore = options.store
-      this.cookieStore.useSecrets(options.secrets)
+      this.cookieStore.useSecrets(options.secrets, options.cookie.name)
       this.store = null
     } else {
       this.cookieStore = null
@@ -77,27 +98,46 @@ export class SessionRuntime {
     return false
   }
 
-  /** The session cookie's value, parsing the header only when @fastify/cookie did not. */
-  cookieValue (request: FastifyRequest): string | undefined {
-    const name = this.options.cookie.name
-    const cookies = (request as { cookies?: Record<string, string | undefined> | null }).cookies
-    if (cookies != null) return cookies[name]
+  /**
+   * Every non-empty value of the session cookie in the request, in header order. Several come only when another
+   * subdomain or path tossed one in (a browser sends the more specific path first), so the header is read pair
+   * by pair then: @fastify/cookie's `request.cookies` keeps one of them.
+   */
+  cookieValues (request: FastifyRequest): readonly string[] {
     const header = request.headers.cookie
-    return header === undefined ? undefined : this.parseCookie(header)[name]
+    if (header === undefined) return NO_VALUES
+    const name = this.options.cookie.name
+    const first = header.indexOf(name)
+    if (first === -1) return NO_VALUES
+    if (header.indexOf(name, first + 1) === -1) {
+      const cookies = (request as { cookies?: Record<string, string | undefined> | null }).cookies
+      const value = cookies != null ? cookies[name] : this.parseCookie(header)[name]
+      return value === undefined || value === '' ? NO_VALUES : [value]
+    }
+    const values: string[] = []
+    // Each `;`-separated pair through the same parser, so a pair means here what it means everywhere else.
+    for (const pair of header.split(';')) {
+      const value = this.parseCookie(pair)[name]
+      if (value !== undefined && value !== '') values.push(value)
+    }
+    return values
+  }
+
+  /** The user a `userKey` value names: a non-empty string, or a finite number as a string; anything else is no user. */
+  userOf (text: string | undefined): string | null {
+    if (text === undefined) return null
+    const value = this.options.serializer.deserialize(text)
+    if (typeof value === 'string') return value === '' ? null : value
+    return typeof value === 'number' && Number.isFinite(value) ? String(value) : null
   }
 }
 
 /**
- * The store failure to throw or log, with every occurrence of the session ID taken out: IDs never reach logs.
- * A store that already rejects with FST_SESSION_STORE_UNAVAILABLE (RedisStore does) is passed through.
+ * The store failure to throw or log: a generic FST_SESSION_STORE_UNAVAILABLE (its message reaches the client) whose
+ * `cause` is the store's own error (logged, never sent). Stores only ever see hashed keys, so no ID is in it.
  */
-function storeFailure (action: string, error: unknown, id: string): Error {
-  const message = (error instanceof Error ? error.message : String(error)).split(id).join('[session id]')
-  if (error instanceof SessionStoreUnavailableError) {
-    error.message = message
-    return error
-  }
-  return new SessionStoreUnavailableError(action, { cause: new Error(message) })
+export function storeFailure (action: string, error: unknown): Error {
+  return new SessionStoreUnavailableError(action, { cause: error instanceof Error ? error : new Error(String(error)) })
 }
 
 type CookieAction = 'set' | 'clear' | null
@@ -111,13 +151,23 @@ export class RequestSession implements SessionControl {
   readonly #request: FastifyRequest
   readonly promise: Promise<Session>
   session: Session | null = null
-  /** the ID the store holds this session under, or `null` */
-  #storedId: string | null = null
+  /** the store key (hash of the ID) the store holds this session under, or `null` */
+  #storeKey: string | null = null
+  /** the last ID whose store key and handle were computed, and them: computed once per request */
+  #keyId: string | null = null
+  #key = ''
+  #handle = ''
   /** the next save creates the session under `session.id` (new or regenerated) */
   #create = false
-  /** nothing is stored and no cookie is written (skip header, or the store failed under 'fresh') */
+  /** a skip header: no session handling at all */
+  #skipped = false
+  /** nothing more is stored and no live cookie is written (the store failed under 'fresh', or the session is gone) */
   #detached = false
-  /** the request carried a session cookie */
+  /** another request destroyed or regenerated the session meanwhile: its cookie stands, so this one sends none */
+  #gone = false
+  /** the load failed under 'fresh': a logout in this request cannot remove the session the cookie names */
+  #loadFailure: Error | null = null
+  /** the request carried one session cookie: a bad one gets a deletion cookie (never when several were tossed in) */
   #incoming = false
   /** the cookie was signed or sealed with an older secret */
   #stale = false
@@ -127,8 +177,14 @@ export class RequestSession implements SessionControl {
   #cookie: CookieAction = null
   /** the sealed value to send (CookieStore) */
   #sealed = ''
-  /** an expired session to remove from the store at the end of the request */
-  #expiredId: string | null = null
+  /** the user the stored session is bound to (`userKey`), as far as this request knows */
+  #user: string | null = null
+  /** the device information stored with the session */
+  #device: SessionDevice | null = null
+  /** CookieStore: the signed-in cookie this request opened, checked again before it is re-sealed (a revokeAll meanwhile) */
+  #opened: { user: string, handle: string, sealedAt: number } | null = null
+  /** an expired session's store key, to remove it at the end of the request */
+  #expiredKey: string | null = null
   #queue: Promise<void> = IDLE
   /** store work queued and not settled yet */
   #pending = 0
@@ -140,44 +196,91 @@ export class RequestSession implements SessionControl {
     this.promise = this.#load()
   }
 
+  /** The opaque handle of the session (what logs, events and `app.sessions` name it by), or `null` before it is stored. */
+  get handle (): string | null {
+    const id = this.session?.id ?? null
+    if (id === null) return null
+    this.#keyOf(id)
+    return this.#handle
+  }
+
+  /** The store key of `id`; the hashes are computed once per ID. */
+  #keyOf (id: string): string {
+    if (this.#keyId !== id) {
+      this.#keyId = id
+      this.#key = storeKeyOf(id)
+      this.#handle = handleOf(this.#key)
+    }
+    return this.#key
+  }
+
   async #load (): Promise<Session> {
     const runtime = this.#runtime
     const now = Date.now()
     if (runtime.skipped(this.#request)) {
+      this.#skipped = true
       this.#detached = true
       return this.#fresh('new', now)
     }
-    const value = runtime.cookieValue(this.#request)
-    if (value === undefined || value === '') return this.#fresh('new', now)
-    this.#incoming = true
-    let id: string
-    let record: SessionRecord | null
-    if (runtime.cookieStore !== null) {
-      const opened = runtime.cookieStore.open(value)
-      if (opened === null) return this.#rejected('invalid', now)
-      ;({ id, record } = opened)
-      this.#stale = opened.stale
-    } else {
-      const verified = runtime.signer.verify(value)
-      if (verified === null) return this.#rejected('invalid', now)
-      id = verified.id
-      this.#stale = verified.stale
-      const store = runtime.store as SessionStore
+    const values = runtime.cookieValues(this.#request)
+    if (values.length === 0) return this.#fresh('new', now)
+    if (values.length > 1) {
+      this.#request.log.warn({ cookies: values.length }, 'fastify-lazy-session: several session cookies in one request (one may have been tossed in by another subdomain or path); the first that verifies is used')
+    }
+    this.#incoming = values.length === 1
+    let id: string | null = null
+    let record: SessionRecord | null = null
+    const cookieStore = runtime.cookieStore
+    for (let i = 0; i < values.length && id === null; i++) {
+      const value = values[i] as string
+      if (cookieStore !== null) {
+        const opened = cookieStore.open(value)
+        if (opened === null) continue
+        ;({ id, record } = opened)
+        this.#stale = opened.stale
+      } else {
+        const verified = runtime.signer.verify(value)
+        if (verified === null) continue
+        id = verified.id
+        this.#stale = verified.stale
+      }
+    }
+    if (id === null) return this.#rejected('invalid', now)
+    const key = this.#keyOf(id)
+    if (cookieStore === null) {
       try {
-        record = await this.#traced('load', id, () => store.load(id))
+        const store = runtime.store as SessionStore
+        record = await this.#traced('load', key, () => store.load(key))
       } catch (error) {
-        this.#storeFailed('load', error, id)
+        this.#storeFailed('load', error)
+        this.#loadFailure = storeFailure('load', error)
         return this.#fresh('new', now)
       }
-      if (record === null) return this.#rejected('not-found', now, id)
+      if (record === null) return this.#rejected('not-found', now, this.#handle)
     }
-    if (runtime.expired(record, now)) {
-      this.#expiredId = runtime.store === null ? null : id
-      return this.#rejected('expired', now, id)
+    const loaded = record as SessionRecord
+    if (runtime.expired(loaded, now)) {
+      this.#expiredKey = cookieStore === null ? key : null
+      return this.#rejected('expired', now, this.#handle)
     }
-    if (loadedChannel.hasSubscribers) loadedChannel.publish(sessionEvent(this.#request, runtime.storeName, id))
-    this.#storedId = id
-    this.session = internals.create(this, runtime.options.serializer, id, record, 'loaded')
+    const user = loaded.user ?? null
+    if (user !== null && cookieStore !== null) {
+      let revoked: boolean
+      try {
+        revoked = await this.#traced('revoked', key, () => cookieStore.revoked(user, this.#handle, loaded.lastAccessAt))
+      } catch (error) {
+        this.#storeFailed('load', error)
+        this.#loadFailure = storeFailure('load', error)
+        return this.#fresh('new', now)
+      }
+      if (revoked) return this.#rejected('revoked', now, this.#handle)
+      this.#opened = { user, handle: this.#handle, sealedAt: loaded.lastAccessAt }
+    }
+    this.#storeKey = key
+    this.#user = user
+    this.#device = loaded.device ?? null
+    this.#publish(loadedChannel, this.#handle)
+    this.session = internals.create(this, runtime.options.serializer, id, loaded, 'loaded')
     return this.session
   }
 
@@ -187,18 +290,18 @@ export class RequestSession implements SessionControl {
   }
 
   /** Bad client input is never an error: a fresh session, and a debug line without the cookie or ID. */
-  #rejected (reason: RefusedReason, now: number, id: string | null = null): Session {
-    const handle = id === null ? undefined : handleOfId(id)
-    this.#request.log.debug({ reason, handle }, 'fastify-lazy-session: session cookie refused, starting a new session')
-    if (refusedChannel.hasSubscribers) refusedChannel.publish({ request: this.#request, handle: handle ?? null, store: this.#runtime.storeName, reason })
+  #rejected (reason: RefusedReason, now: number, handle: string | null = null): Session {
+    this.#request.log.debug({ reason, handle: handle ?? undefined }, 'fastify-lazy-session: session cookie refused, starting a new session')
+    if (refusedChannel.hasSubscribers) refusedChannel.publish({ request: this.#request, handle, store: this.#runtime.storeName, reason })
     return this.#fresh(reason, now)
   }
 
   /** Under 'fail' throws FST_SESSION_STORE_UNAVAILABLE; under 'fresh' logs and stops storing anything for this request. */
-  #storeFailed (action: string, error: unknown, id: string): void {
-    const failure = storeFailure(action, error, id)
+  #storeFailed (action: string, error: unknown): void {
+    const failure = storeFailure(action, error)
     if (this.#runtime.options.onStoreError === 'fail') throw failure
-    this.#request.log.warn({ err: failure, handle: handleOfId(id) }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
+    // The session the failed call was about (a load fails before the session exists): the last one keyed.
+    this.#request.log.warn({ err: failure, handle: this.#keyId === null ? null : this.#handle }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
     this.#detached = true
   }
 
@@ -212,44 +315,71 @@ export class RequestSession implements SessionControl {
   }
 
   /** Calls the store; a failure throws FST_SESSION_STORE_UNAVAILABLE, or under 'fresh' detaches the session. */
-  async #storeCall<T> (action: string, operation: StoreOperation, id: string, call: () => Promise<T>): Promise<T | undefined> {
+  async #storeCall<T> (action: string, operation: StoreOperation, key: string, call: () => Promise<T>): Promise<T | undefined> {
     try {
-      return await this.#traced(operation, id, call)
+      return await this.#traced(operation, key, call)
     } catch (error) {
-      this.#storeFailed(action, error, id)
+      this.#storeFailed(action, error)
       return undefined
     }
   }
 
-  /** A store call, inside the `fastify-lazy-session:store` tracing channel when someone listens. */
-  #traced<T> (operation: StoreOperation, id: string, call: () => Promise<T>): Promise<T> {
+  /** A store call about the session under `key`, inside the `fastify-lazy-session:store` tracing channel when someone listens. */
+  #traced<T> (operation: StoreOperation, key: string, call: () => Promise<T>): Promise<T> {
     if (!storeChannel.hasSubscribers) return call()
-    return traceStore({ operation, request: this.#request, handle: handleOfId(id), store: this.#runtime.storeName }, call)
+    const handle = key === this.#key ? this.#handle : handleOf(key)
+    return traceStore({ operation, request: this.#request, handle, store: this.#runtime.storeName }, call)
   }
 
-  /** Publishes a lifecycle event of the session `id` when someone listens. */
-  #publish (channel: typeof savedChannel, id: string): void {
-    if (channel.hasSubscribers) channel.publish(sessionEvent(this.#request, this.#runtime.storeName, id))
+  /** Publishes a lifecycle event of the session `handle` when someone listens. */
+  #publish (channel: typeof savedChannel, handle: string): void {
+    if (channel.hasSubscribers) channel.publish(sessionEvent(this.#request, this.#runtime.storeName, handle))
+  }
+
+  /**
+   * Removes the stored session for a logout (destroy, regenerate, emptied): never under 'fresh' rules, a removal
+   * that did not happen throws. `false` when the store says there was none left to remove.
+   */
+  async #removeStored (action: string): Promise<boolean> {
+    if (this.#loadFailure !== null) throw storeFailure(action, this.#loadFailure.cause)
+    const key = this.#storeKey
+    const store = this.#runtime.store
+    if (key === null || store === null) return true
+    let removed: boolean
+    try {
+      removed = await this.#traced('destroy', key, () => store.destroy(key))
+    } catch (error) {
+      const failure = storeFailure(action, error)
+      this.#request.log.warn({ err: failure, handle: this.handle }, `fastify-lazy-session: store ${action} failed; the session could not be removed`)
+      throw failure
+    }
+    this.#storeKey = null
+    return removed !== false
   }
 
   regenerate (): Promise<void> {
     return this.#serial(async () => {
       const session = this.session as Session
-      const oldId = session.id
-      if (this.#detached || oldId === null) return
-      const removed = await this.#removeStored('regenerate')
-      if (this.#detached) return
+      if (this.#skipped || this.#gone || (session.id === null && this.#loadFailure === null)) return
+      const oldHandle = this.handle
+      let removed: boolean
+      try {
+        removed = await this.#removeStored('regenerate')
+      } catch (error) {
+        // Nothing more is stored under the old ID in this request: a caught error must not leave it signed in.
+        this.#detached = true
+        throw error
+      }
       if (!removed) {
         // Destroyed (or regenerated) by another request meanwhile: its data does not come back under a new ID.
-        this.#gone()
+        this.#goneMeanwhile()
         return
       }
-      const newId = generateId()
-      internals.setId(session, newId)
+      internals.setId(session, generateId())
       this.#create = true
-      if (regeneratedChannel.hasSubscribers) {
-        const newHandle = handleOfId(newId)
-        regeneratedChannel.publish({ request: this.#request, handle: newHandle, oldHandle: handleOfId(oldId), newHandle, store: this.#runtime.storeName })
+      if (regeneratedChannel.hasSubscribers && oldHandle !== null) {
+        const newHandle = this.handle as string
+        regeneratedChannel.publish({ request: this.#request, handle: newHandle, oldHandle, newHandle, store: this.#runtime.storeName })
       }
     })
   }
@@ -257,11 +387,16 @@ export class RequestSession implements SessionControl {
   destroy (): Promise<void> {
     return this.#serial(async () => {
       const session = this.session as Session
-      await this.#removeStored('destroy')
-      if (session.id !== null && !this.#detached) this.#publish(destroyedChannel, session.id)
-      if (this.#incoming || session.id !== null) this.#cookie = 'clear'
-      this.#create = false
-      internals.reset(session, this.#runtime.freshRecord(Date.now()))
+      if (this.#skipped || this.#gone) return
+      const handle = this.handle
+      try {
+        await this.#removeStored('destroy')
+        if (handle !== null) this.#publish(destroyedChannel, handle)
+      } finally {
+        // The deletion cookie goes out even when the store failed: the browser at least forgets the session.
+        if (this.#incoming || session.id !== null) this.#cookie = 'clear'
+        this.#reset()
+      }
     })
   }
 
@@ -269,26 +404,30 @@ export class RequestSession implements SessionControl {
     this.#touched = true
   }
 
+  /** Starts over with a new, empty session: nothing of the old one (binding, device, opened cookie) carries over. */
+  #reset (): void {
+    this.#storeKey = null
+    this.#create = false
+    this.#user = null
+    this.#device = null
+    this.#opened = null
+    internals.reset(this.session as Session, this.#runtime.freshRecord(Date.now()))
+  }
+
   save (): Promise<void> {
     return this.#serial(() => this.#persist())
   }
 
-  /** Removes the stored session; `false` when the store says there was none left to remove. */
-  async #removeStored (action: string): Promise<boolean> {
-    const id = this.#storedId
-    const store = this.#runtime.store
-    if (id === null || store === null || this.#detached) return true
-    const removed = await this.#storeCall(action, 'destroy', id, () => store.destroy(id))
-    this.#storedId = null
-    return removed !== false
-  }
-
-  /** The stored session no longer exists: this request starts over with a new, empty one and clears the cookie. */
-  #gone (): void {
-    this.#storedId = null
-    this.#create = false
-    this.#cookie = 'clear'
-    internals.reset(this.session as Session, this.#runtime.freshRecord(Date.now()))
+  /**
+   * Another request destroyed or regenerated the session: this request's changes are dropped and it sends no
+   * cookie, since the other request already sent the right one (a deletion here would undo a racing login).
+   */
+  #goneMeanwhile (): void {
+    this.#gone = true
+    this.#detached = true
+    this.#cookie = null
+    this.#request.log.debug('fastify-lazy-session: the session was destroyed or regenerated by another request; this request\'s changes are dropped')
+    this.#reset()
   }
 
   /** Writes what the end-of-request rules ask for; decides the cookie. */
@@ -322,11 +461,14 @@ export class RequestSession implements SessionControl {
     // removes a session that the save leaves without data and resolves false (#write then clears the cookie).
     if (empty && (runtime.store === null || changes?.replace === true)) {
       return async () => {
-        await this.#removeStored('destroy')
-        if (this.#detached) return
-        this.#publish(destroyedChannel, session.id as string)
-        this.#cookie = 'clear'
-        internals.reset(session, runtime.freshRecord(now))
+        const handle = this.handle as string
+        try {
+          await this.#removeStored('destroy')
+          this.#publish(destroyedChannel, handle)
+        } finally {
+          this.#cookie = 'clear'
+          this.#reset()
+        }
       }
     }
     const idle = runtime.options.idleTimeout
@@ -338,6 +480,7 @@ export class RequestSession implements SessionControl {
     const update = changes ?? { replace: false, set: new Map<string, string>(), delete: [] }
     return async () => {
       await this.#write(session.id as string, false, update, now, expiresAt)
+      if (this.#detached) return
       if (roll || this.#touched || this.#stale) this.#cookie = this.#cookie ?? 'set'
       this.#rolled ||= roll
       this.#touched = false
@@ -345,31 +488,76 @@ export class RequestSession implements SessionControl {
     }
   }
 
+  /** The binding a save carries: the user (or `null`) when the `userKey` changed in it, `undefined` when untouched. */
+  #userChange (create: boolean, changes: SessionChanges): string | null | undefined {
+    const userKey = this.#runtime.options.userKey
+    if (userKey === null) return undefined
+    let user: string | null
+    if (create || changes.replace || changes.set.has(userKey)) user = this.#runtime.userOf(changes.set.get(userKey))
+    else if (changes.delete.includes(userKey)) user = null
+    else return undefined
+    if (create) return user ?? undefined
+    return user === this.#user ? undefined : user
+  }
+
+  /** The device to store: always for a new session, else when it differs from the stored one. */
+  #deviceChange (create: boolean): SessionDevice | undefined {
+    const deviceOf = this.#runtime.options.device
+    if (deviceOf === null) return undefined
+    const device = deviceOf(this.#request)
+    return create || !sameDevice(device, this.#device) ? device : undefined
+  }
+
   async #write (id: string, create: boolean, changes: SessionChanges, now: number, expiresAt: number | null): Promise<void> {
     const session = this.session as Session
     const runtime = this.#runtime
     const createdAt = session.createdAt
-    /** a new session, not a regenerated one (which already has its new ID) */
+    /** a new session, not a regenerated one (which has its new ID already) */
     const created = create && session.id === null
-    if (runtime.cookieStore === null) {
-      const store = runtime.store as SessionStore
-      const ttl = runtime.ttl(createdAt, now, expiresAt, now)
-      const saved = await this.#storeCall('save', 'save', id, () => store.save(id, { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl }))
-      if (saved === undefined) return
-      if (!saved) {
-        // Destroyed by another request while this one was in flight (it stays destroyed), or emptied by this save.
-        if (internals.isEmpty(session)) this.#publish(destroyedChannel, id)
-        this.#gone()
+    const key = this.#keyOf(id)
+    const user = this.#userChange(create, changes)
+    const device = this.#deviceChange(create)
+    if (runtime.cookieStore !== null && this.#opened !== null) {
+      // A revokeAll while this request was in flight: re-sealing would give the cookie a time past the cut-off.
+      const { user: opener, handle, sealedAt } = this.#opened
+      const cookieStore = runtime.cookieStore
+      const revoked = await this.#storeCall('save', 'revoked', key, () => cookieStore.revoked(opener, handle, sealedAt))
+      if (revoked === undefined) return
+      if (revoked) {
+        this.#goneMeanwhile()
         return
       }
     }
+    if (runtime.cookieStore === null) {
+      const store = runtime.store as SessionStore
+      const ttl = runtime.ttl(createdAt, now, expiresAt, now)
+      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handle }
+      if (user !== undefined) update.user = user
+      if (device !== undefined) update.device = device
+      const saved = await this.#storeCall('save', 'save', key, () => store.save(key, update))
+      if (saved === undefined) return
+      if (!saved) {
+        if (internals.isEmpty(session)) {
+          // This save deleted the last keys: the store removed the session, and the browser forgets it.
+          this.#publish(destroyedChannel, this.#handle)
+          this.#cookie = 'clear'
+          this.#reset()
+        } else {
+          this.#goneMeanwhile()
+        }
+        return
+      }
+    }
+    if (create) this.#user = null
+    if (user !== undefined) this.#user = user
+    if (device !== undefined) this.#device = device
     internals.committed(session, changes)
     internals.setId(session, id)
     internals.setTimes(session, now, expiresAt)
-    this.#storedId = id
+    this.#storeKey = key
     this.#create = false
     if (runtime.cookieStore !== null) {
-      const sealed = runtime.cookieStore.seal(id, internals.record(session))
+      const sealed = runtime.cookieStore.seal(id, { ...internals.record(session), user: this.#user, device: this.#device })
       const size = cookieSize(runtime.options.cookie.name, sealed)
       // Checked before the cookie is queued: a session too large is never sent, not even the part that fits.
       if (size > runtime.cookieStore.maxSize) throw new SessionTooLargeError(size, runtime.cookieStore.maxSize)
@@ -378,8 +566,36 @@ export class RequestSession implements SessionControl {
     } else if (create) {
       this.#cookie = 'set'
     }
-    if (created) this.#publish(createdChannel, id)
-    this.#publish(savedChannel, id)
+    if (created) this.#publish(createdChannel, this.#handle)
+    this.#publish(savedChannel, this.#handle)
+    if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) await this.#enforceCap(user)
+  }
+
+  /** `maxSessionsPerUser`: after binding a user, the least recently used sessions beyond the cap are revoked. */
+  async #enforceCap (user: string): Promise<void> {
+    const store = this.#runtime.store as Required<Pick<SessionStore, 'list' | 'revoke'>>
+    const max = this.#runtime.options.maxSessionsPerUser
+    const own = this.#handle
+    const request = this.#request
+    const name = this.#runtime.storeName
+    let sessions: SessionInfo[]
+    try {
+      sessions = await traced('list', request, name, null, () => store.list(user))
+    } catch (error) {
+      throw storeFailure('revoke', error)
+    }
+    const others = sessions.filter((info) => info.handle !== own).sort((a, b) => b.lastAccessAt - a.lastAccessAt)
+    for (const info of others.slice(Math.max(0, max - 1))) {
+      let revoked: boolean
+      try {
+        revoked = await traced('revoke', request, name, info.handle, () => store.revoke(user, info.handle))
+      } catch (error) {
+        throw storeFailure('revoke', error)
+      }
+      if (revoked && revokedChannel.hasSubscribers) {
+        revokedChannel.publish({ request, handle: info.handle, store: name, reason: 'max-sessions', count: 1, except: null })
+      }
+    }
   }
 
   /**
@@ -389,13 +605,16 @@ export class RequestSession implements SessionControl {
   finish (reply: FastifyReply): Promise<void> | null {
     if (this.#finished) return null
     this.#finished = true
-    if (this.session === null || this.#pending > 0 || this.#expiredId !== null) return this.#finishLater(reply)
+    if (this.session === null || this.#pending > 0 || this.#expiredKey !== null) return this.#finishLater(reply)
     const work = this.#persistWork()
     if (work === null) {
       this.#end(reply)
       return null
     }
-    return this.#serial(work).then(() => { this.#end(reply) })
+    return this.#serial(work).then(() => { this.#end(reply) }, (error: unknown) => {
+      this.#end(reply)
+      throw error
+    })
   }
 
   /** finish() when the load has not settled, store work is still queued, or an expired session is to be removed. */
@@ -405,17 +624,20 @@ export class RequestSession implements SessionControl {
     } catch {
       return
     }
-    await this.#serial(() => this.#persist())
-    const expiredId = this.#expiredId
-    if (expiredId !== null) {
-      const store = this.#runtime.store as SessionStore
-      await this.#storeCall('destroy', 'destroy', expiredId, () => store.destroy(expiredId))
+    try {
+      await this.#serial(() => this.#persist())
+      const expiredKey = this.#expiredKey
+      if (expiredKey !== null) {
+        const store = this.#runtime.store as SessionStore
+        await this.#storeCall('destroy', 'destroy', expiredKey, () => store.destroy(expiredKey))
+      }
+    } finally {
+      this.#end(reply)
     }
-    this.#end(reply)
   }
 
   #end (reply: FastifyReply): void {
-    if (this.#cookie === null || this.#detached) return
+    if (this.#cookie === null || this.#gone || (this.#cookie === 'set' && this.#detached)) return
     this.#writeCookie(reply)
   }
 
@@ -443,6 +665,8 @@ export class RequestSession implements SessionControl {
     }
     // Written directly (Fastify appends Set-Cookie headers): works whichever onSend hook runs first.
     reply.header('set-cookie', serializeCookie(cookie.name, value, attributes))
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    const cacheControl = reply.getHeader('cache-control')
+    if (cacheControl === undefined) reply.header('cache-control', 'no-store')
+    else reply.header('cache-control', privateCacheControl(String(cacheControl)))
   }
 }

@@ -2,6 +2,8 @@ import type { Serializer, SessionData, SessionReason, SessionRecord } from './ty
 
 /** What the plugin does for the session methods that need the store or the reply. */
 export interface SessionControl {
+  /** the session's opaque handle, or `null` before it is stored */
+  readonly handle: string | null
   regenerate (): Promise<void>
   destroy (): Promise<void>
   touch (): void
@@ -91,6 +93,11 @@ export class Session<T extends SessionData = SessionData> {
   get lastAccessAt (): number { return this.#lastAccessAt }
   /** When the session expires, ms since epoch, or `null` for a browser-session cookie. */
   get expiresAt (): number | null { return this.#expiresAt }
+  /**
+   * An opaque, non-secret name of this session (`null` until it is stored): what `app.sessions` lists and revokes,
+   * and what logs carry. It cannot be turned into a cookie or a store key.
+   */
+  get handle (): string | null { return this.#control.handle }
 
   /** The value of `key`, or `undefined`. */
   get<K extends Key<T>> (key: K): T[K] | undefined {

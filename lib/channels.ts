@@ -5,7 +5,6 @@
  */
 import diagnostics from 'node:diagnostics_channel'
 import type { FastifyRequest } from 'fastify'
-import { handleOf, storeKeyOf } from './signing.ts'
 
 /** The channel names: `diagnostics_channel.subscribe(channels.created, fn)`, `tracingChannel(channels.store)`. */
 export const channels = Object.freeze({
@@ -107,22 +106,9 @@ export function storeName (store: object): string {
   return typeof name === 'string' && name !== '' && name !== 'Object' ? name : 'SessionStore'
 }
 
-/** The last ID asked for and its handle: the messages of one request all name the same session. */
-let memoId = ''
-let memoHandle = ''
-
-/** The handle of the session with this ID (computed only for a listener or a log line: requests do not need it). */
-export function handleOfId (id: string): string {
-  if (id !== memoId) {
-    memoHandle = handleOf(storeKeyOf(id))
-    memoId = id
-  }
-  return memoHandle
-}
-
 /** A lifecycle message; call it only after `channel.hasSubscribers`. */
-export function sessionEvent (request: FastifyRequest | null, store: string, id: string): SessionEvent {
-  return { request, handle: handleOfId(id), store }
+export function sessionEvent (request: FastifyRequest | null, store: string, handle: string): SessionEvent {
+  return { request, handle, store }
 }
 
 /** What a store call's result becomes in the context: a count or a flag, never the session data a load returns. */
@@ -164,4 +150,10 @@ export function traceStore<T> (context: StoreCallContext, call: () => Promise<T>
       throw failure
     })
   })
+}
+
+/** A store call inside the tracing channel when someone listens, else the call itself. */
+export function traced<T> (operation: StoreOperation, request: FastifyRequest | null, store: string, handle: string | null, call: () => Promise<T>): Promise<T> {
+  if (!storeChannel.hasSubscribers) return call()
+  return traceStore({ operation, request, handle, store }, call)
 }

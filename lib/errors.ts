@@ -7,10 +7,13 @@ export const SessionNotLoadedError = createError(
   500
 )
 
-/** The store failed or did not answer within its timeout (under `onStoreError: 'fail'`). */
+/**
+ * The store failed or did not answer within its timeout (under `onStoreError: 'fail'`, and always for logout and
+ * revocation). The message is generic, because it reaches the client: the store's own error is the `cause`.
+ */
 export const SessionStoreUnavailableError = createError(
   'FST_SESSION_STORE_UNAVAILABLE',
-  'The session store is unavailable (%s)',
+  'session store unavailable (%s)',
   503
 )
 
@@ -25,5 +28,12 @@ export const SessionTooLargeError = createError(
 export const InvalidOptionError = createError(
   'FST_SESSION_INVALID_OPTION',
   'Invalid fastify-lazy-session option: %s',
+  500
+)
+
+/** `app.sessions` was called without `userKey`, or the store cannot list or revoke sessions of a user. */
+export const SessionUnsupportedError = createError(
+  'FST_SESSION_UNSUPPORTED',
+  '%s',
   500
 )

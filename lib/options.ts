@@ -1,11 +1,12 @@
 import { InvalidOptionError } from './errors.ts'
 import { MemoryStore } from './stores/MemoryStore.ts'
 import { CookieStore } from './stores/CookieStore.ts'
-import type { Serializer, SessionStore } from './types.ts'
+import type { FastifyRequest } from 'fastify'
+import type { Serializer, SessionDevice, SessionStore } from './types.ts'
 
 /** Cookie attributes of the session cookie. */
 export interface SessionCookieOptions {
-  /** @default 'session' */
+  /** @default '__Host-session' when `secure`, `path: '/'` and no `domain` (the defaults), else 'session' */
   name?: string
   /** @default '/' */
   path?: string
@@ -53,6 +54,18 @@ export interface FastifyLazySessionOptions {
   skipHeader?: SkipHeader | SkipHeader[]
   /** `'fail'`: a store failure fails the request with 503. `'fresh'`: log a warning and continue with a new empty session. @default 'fail' */
   onStoreError?: 'fail' | 'fresh'
+  /**
+   * The data key that holds the signed-in user's ID (a string, or a finite number): every store that can keeps a
+   * per-user index of sessions, listed and revoked through `app.sessions`. @default undefined (no index)
+   */
+  userKey?: string
+  /** With `userKey`: at most this many sessions per user; binding one more revokes the least recently used. `0` = unlimited. @default 0 */
+  maxSessionsPerUser?: number
+  /**
+   * Record where a session is used from, shown by `app.sessions.list()`: `true` = `request.ip` and `User-Agent`, or a
+   * function that returns what to record. Personal data, so off by default. @default false
+   */
+  device?: boolean | ((request: FastifyRequest) => SessionDevice)
 }
 
 export interface NormalizedCookie {
@@ -83,10 +96,21 @@ export interface NormalizedOptions {
   /** lower-case name → value, `null` = any value */
   skipHeaders: Array<{ name: string, value: string | null }>
   onStoreError: 'fail' | 'fresh'
+  /** `null`: no per-user index */
+  userKey: string | null
+  /** 0 = unlimited */
+  maxSessionsPerUser: number
+  /** `null`: off */
+  device: ((request: FastifyRequest) => SessionDevice) | null
 }
 
+/** The default cookie name where a `__Host-` name is allowed (Secure, Path=/, no Domain): no subdomain can toss one in. */
+export const HOST_COOKIE_NAME = '__Host-session'
+/** The default cookie name where a `__Host-` name is not allowed. */
+export const PLAIN_COOKIE_NAME = 'session'
+
 export const DEFAULT_COOKIE: Readonly<NormalizedCookie> = {
-  name: 'session',
+  name: HOST_COOKIE_NAME,
   path: '/',
   domain: undefined,
   sameSite: 'lax',
@@ -176,13 +200,16 @@ function normalizeCookie (cookie: unknown): NormalizedCookie {
   if (cookie === undefined) return { ...DEFAULT_COOKIE }
   if (!isObject(cookie)) fail('`cookie` must be an object')
   const result: NormalizedCookie = {
-    name: (cookie.name ?? DEFAULT_COOKIE.name) as string,
+    name: cookie.name as string,
     path: (cookie.path ?? DEFAULT_COOKIE.path) as string,
     domain: cookie.domain as string | undefined,
     sameSite: (cookie.sameSite ?? DEFAULT_COOKIE.sameSite) as NormalizedCookie['sameSite'],
     secure: boolean(cookie, 'secure', DEFAULT_COOKIE.secure),
     httpOnly: boolean(cookie, 'httpOnly', DEFAULT_COOKIE.httpOnly),
     partitioned: boolean(cookie, 'partitioned', DEFAULT_COOKIE.partitioned)
+  }
+  if (result.name === undefined) {
+    result.name = result.secure && result.path === '/' && result.domain === undefined ? HOST_COOKIE_NAME : PLAIN_COOKIE_NAME
   }
   if (typeof result.name !== 'string' || !COOKIE_NAME.test(result.name)) {
     fail('`cookie.name` must be a valid cookie name (an RFC 6265 token: letters, digits and !#$%&\'*+-.^_`|~)')
@@ -222,13 +249,39 @@ function normalizeSkipHeaders (skipHeader: unknown): NormalizedOptions['skipHead
   })
 }
 
+function normalizeUserKey (userKey: unknown): string | null {
+  if (userKey === undefined) return null
+  if (typeof userKey !== 'string' || userKey === '') fail('`userKey` must be a non-empty string: the session data key that holds the user ID')
+  return userKey
+}
+
+function normalizeMaxSessions (max: unknown, userKey: string | null, store: SessionStore | CookieStore): number {
+  if (max === undefined || max === 0) return 0
+  if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 0) fail('`maxSessionsPerUser` must be a whole number ≥ 0 (0 = unlimited)')
+  if (userKey === null) fail('`maxSessionsPerUser` needs `userKey`: the session data key that holds the user ID')
+  // Checked now: a cap that cannot be enforced would be a silent hole in a documented limit.
+  if (store instanceof CookieStore || typeof store.list !== 'function' || typeof store.revoke !== 'function') {
+    fail('`maxSessionsPerUser` needs a store that can list and revoke the sessions of a user (MemoryStore, RedisStore); a CookieStore cannot')
+  }
+  return max
+}
+
+function normalizeDevice (device: unknown): NormalizedOptions['device'] {
+  if (device === undefined || device === false) return null
+  if (device === true) return (request) => ({ ip: request.ip, userAgent: request.headers['user-agent'] })
+  if (typeof device !== 'function') fail('`device` must be false, true or a function (request) => ({ ip?, userAgent?, label? })')
+  return device as (request: FastifyRequest) => SessionDevice
+}
+
 /** Fills in defaults and checks every option; throws `InvalidOptionError` naming the option. */
 export function normalizeOptions (options: Record<string, unknown>): NormalizedOptions {
   const onStoreError = options.onStoreError ?? 'fail'
   if (onStoreError !== 'fail' && onStoreError !== 'fresh') fail('`onStoreError` must be "fail" or "fresh"')
+  const store = normalizeStore(options.store)
+  const userKey = normalizeUserKey(options.userKey)
   return {
     secrets: normalizeSecrets(options.secret),
-    store: normalizeStore(options.store),
+    store,
     lifetime: seconds(options, 'lifetime'),
     rolling: boolean(options, 'rolling', false),
     idleTimeout: seconds(options, 'idleTimeout'),
@@ -237,6 +290,9 @@ export function normalizeOptions (options: Record<string, unknown>): NormalizedO
     cookie: normalizeCookie(options.cookie),
     serializer: normalizeSerializer(options.serializer),
     skipHeaders: normalizeSkipHeaders(options.skipHeader),
-    onStoreError
+    onStoreError,
+    userKey,
+    maxSessionsPerUser: normalizeMaxSessions(options.maxSessionsPerUser, userKey, store),
+    device: normalizeDevice(options.device)
   }
 }

@@ -4,6 +4,7 @@ import { InvalidOptionError, SessionNotLoadedError } from './errors.ts'
 import { normalizeOptions, type FastifyLazySessionOptions, type NormalizedOptions } from './options.ts'
 import { RequestSession, SessionRuntime } from './RequestSession.ts'
 import type { Session } from './Session.ts'
+import { StoreUserSessions } from './sessions.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -76,6 +77,7 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
   const runtime = new SessionRuntime(normalized, fastify)
   const matches = pathMatcher(normalized)
 
+  fastify.decorate('sessions', new StoreUserSessions(normalized))
   fastify.decorateRequest(kSession, null)
   fastify.decorateRequest('loadSession', function loadSession (this: FastifyRequest): Promise<Session> {
     let state = this[kSession]

@@ -60,7 +60,7 @@ async function get (fastify: FastifyInstance, cookie: string): Promise<{ respons
 /** A store opened with `secrets` alone, to look inside cookies the plugin wrote. */
 function opener (secrets: string[]): CookieStore {
   const store = new CookieStore()
-  store.useSecrets(secrets)
+  store.useSecrets(secrets, '__Host-session')
   return store
 }
 
@@ -177,10 +177,11 @@ t.test('a tampered or foreign cookie → fresh session, reason "invalid", status
   const foreign = await app(t, { secret: 'a-completely-different-secret-32-chars-long' })
   const foreignCookie = cookieOf(await foreign.inject({ method: 'POST', url: '/set', payload: { role: 'admin' } }))
 
-  for (const bad of [`session=${flipped}`, `session=${value.slice(0, -4)}`, `session=${value}AAAA`, foreignCookie, 'session=', `session=${Buffer.from(value, 'base64url').toString('base64')}`]) {
+  const name = '__Host-session='
+  for (const bad of [`${name}${flipped}`, `${name}${value.slice(0, -4)}`, `${name}${value}AAAA`, foreignCookie, name, `${name}${Buffer.from(value, 'base64url').toString('base64')}`]) {
     const { response, body } = await get(fastify, bad)
     t.equal(response.statusCode, 200, bad.slice(0, 30))
-    t.equal(body.reason, bad === 'session=' ? 'new' : 'invalid')
+    t.equal(body.reason, bad === name ? 'new' : 'invalid')
     t.same(body.data, {})
     t.equal(body.id, null)
   }
@@ -230,7 +231,7 @@ t.test('the plaintext never appears in Set-Cookie', async (t) => {
   const plain = 'top-secret-plaintext'
   const response = await fastify.inject({ method: 'POST', url: '/set', payload: { 'secret-key-name': plain } })
   const header = String(response.headers['set-cookie'])
-  t.ok(header.startsWith('session='))
+  t.ok(header.startsWith('__Host-session='))
   const id = opener([SECRET]).open(valueOf(cookieOf(response)))?.id as string
   t.equal(id.length, 32, 'the session ID is inside the sealed value')
   for (const text of [plain, 'secret-key-name', id]) {

@@ -1,9 +1,9 @@
 import t from 'tap'
-import * as crypto from 'node:crypto'
 import { randomBytes } from 'node:crypto'
 import { CookieStore, cookieSize } from '../lib/stores/CookieStore.ts'
 import type { SessionRecord } from '../lib/types.ts'
-import { sealRaw } from './fixtures/cookie-seal.ts'
+import sodium from 'sodium-native'
+import { sealRaw, sealRawV2 } from './fixtures/cookie-seal.ts'
 
 const SECRET = 'a-secret-that-is-at-least-32-characters-long'
 const OLD = 'the-old-secret-still-accepted-32-chars!!'
@@ -61,8 +61,9 @@ t.test('round trip keeps the ID, every key and value, and the times', async t =>
 })
 
 t.test('round trip of empty data and a browser-session expiry (null)', async t => {
-  const opened = store().open(store().seal(ID, record([], null)))
-  t.same(opened, { id: ID, record: { data: new Map(), createdAt: 1_700_000_000_000, lastAccessAt: 1_700_000_100_000, expiresAt: null }, stale: false })
+  const now = Date.now()
+  const opened = store().open(store().seal(ID, { data: new Map(), createdAt: now - 1000, lastAccessAt: now, expiresAt: null }))
+  t.same(opened, { id: ID, record: { data: new Map(), createdAt: now - 1000, lastAccessAt: now, expiresAt: null }, stale: false })
   t.equal(opened?.record.data.size, 0)
 })
 
@@ -230,15 +231,39 @@ t.test('a value longer than maxSize is refused before any decryption', async t =
 t.test('an unknown format version → null', async t => {
   const s = store()
   const bytes = Buffer.from(sealed(s), 'base64url')
-  for (const version of [0, 2, 255]) {
+  for (const version of [0, 1, 3, 255]) {
     bytes[0] = version
     t.equal(s.open(bytes.toString('base64url')), null, `version byte ${version}`)
   }
   // even with a tag that is valid for that version byte
-  t.equal(s.open(sealRaw(SECRET, JSON.stringify([ID, 1, 2, null]), 2)), null)
+  t.equal(s.open(sealRaw(SECRET, JSON.stringify([ID, 1, 2, null]), 3)), null)
+  t.equal(s.open(sealRawV2(SECRET, JSON.stringify([ID, 1, 2, null, null, null, null]), { version: 3 })), null)
+  t.equal(s.open(sealRaw(SECRET, JSON.stringify([ID, 1, 2, null]), 2)), null, 'format 1 sealing under the version byte of format 2')
 })
 
-t.test('an authenticated payload that is not a session → null', async t => {
+t.test('an authenticated payload that is not a session → null (format 2)', async t => {
+  const s = store()
+  t.equal(s.open(sealRawV2(SECRET, JSON.stringify([ID, 1, Date.now(), null, null, null, null])))?.id, ID, 'the fixture seals like the store')
+  const payloads = [
+    'not json',
+    '[]',
+    `["${ID}",1,2,null,null,null]`,
+    `["${ID}",1,2,null,null,null,null,"odd"]`,
+    `[1,1,2,null,null,null,null]`,
+    `["${ID}",1,2,null,"60",null,null]`,
+    `["${ID}",1,2,null,null,7,null]`,
+    `["${ID}",1,2,null,null,null,"device"]`,
+    `["${ID}",1,2,null,null,null,[]]`,
+    `["${ID}",1,2,null,null,null,{"ip":1}]`,
+    `["${ID}",1,2,null,null,null,{"other":"x"}]`,
+    `["${ID}",1,2,null,null,null,null,"k",1]`
+  ]
+  for (const payload of payloads) {
+    t.equal(s.open(sealRawV2(SECRET, payload)), null, payload)
+  }
+})
+
+t.test('an authenticated payload that is not a session → null (format 1)', async t => {
   const s = store()
   t.equal(s.open(sealRaw(SECRET, JSON.stringify([ID, 1, 2, null])))?.id, ID, 'the fixture seals like the store')
   const payloads = [
@@ -357,11 +382,13 @@ t.test('remembered opens: each caller gets its own copy of the data', async t =>
 t.test('remembered opens skip decryption; the memory they take is bounded', async t => {
   let decryptions = 0
   const { CookieStore: Counted } = await t.mockImport<typeof import('../lib/stores/CookieStore.ts')>('../lib/stores/CookieStore.ts', {
-    'node:crypto': {
-      ...crypto,
-      createDecipheriv: (...args: Parameters<typeof crypto.createDecipheriv>) => {
-        decryptions++
-        return crypto.createDecipheriv(...args)
+    'sodium-native': {
+      default: {
+        ...sodium,
+        crypto_aead_xchacha20poly1305_ietf_decrypt: (...args: Parameters<typeof sodium.crypto_aead_xchacha20poly1305_ietf_decrypt>) => {
+          decryptions++
+          return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(...args)
+        }
       }
     }
   })

@@ -61,10 +61,11 @@ t.test('emptied: the store entry is removed and a deletion cookie with the same 
   const { store, calls } = recordingStore()
   const app = await build({ store, cookie: { path: '/', domain: 'example.com' } }, routes)
   t.teardown(() => app.close())
-  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set', payload: { a: 1 } }))?.header as string
+  // With a Domain, no `__Host-` name is allowed: the default name is then `session`.
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set', payload: { a: 1 } }), 'session')?.header as string
   calls.length = 0
   const response = await app.inject({ method: 'POST', url: '/clear', headers: { cookie } })
-  const deletion = sessionCookie(response)
+  const deletion = sessionCookie(response, 'session')
   t.equal(deletion?.value, '')
   t.match(deletion?.attributes, /Max-Age=0/)
   t.match(deletion?.attributes, /Domain=example\.com/)
@@ -87,7 +88,7 @@ t.test('new and still empty: nothing stored and no live cookie, rolling or not',
 t.test('a bad incoming cookie on a session left empty gets a deletion cookie', async (t) => {
   const app = await build({}, routes)
   t.teardown(() => app.close())
-  for (const cookie of ['session=forged', 'session=' + 'A'.repeat(32) + '.' + 'B'.repeat(43)]) {
+  for (const cookie of ['__Host-session=forged', '__Host-session=' + 'A'.repeat(32) + '.' + 'B'.repeat(43)]) {
     const response = await app.inject({ url: '/read', headers: { cookie } })
     t.equal(response.statusCode, 200)
     t.equal(sessionCookie(response)?.value, '')

@@ -11,7 +11,7 @@ const handle = (id: string): string => handleOf(storeKeyOf(id))
 async function logged (t: Test, store: SessionStore, onStoreError: 'fail' | 'fresh' = 'fail'): Promise<{ app: FastifyInstance, lines: Array<Record<string, unknown>> }> {
   const lines: Array<Record<string, unknown>> = []
   const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done() } })
-  const app = await build({ store, onStoreError }, (app) => {
+  const app = await build({ store, onStoreError, cookie: { name: 'sid' } }, (app) => {
     app.get('/write', async (request) => { (await request.loadSession()).set('user', 'ada'); return 'ok' })
     app.get('/read', async (request) => (await request.loadSession()).reason)
     app.get('/destroy', async (request) => { await (await request.loadSession()).destroy(); return 'ok' })
@@ -25,11 +25,11 @@ const about = (lines: Array<Record<string, unknown>>, text: string): Array<Recor
 
 t.test('a refused cookie is logged with the handle of its session, never the ID', async (t) => {
   const { app, lines } = await logged(t, new MemoryStore())
-  const created = sessionCookie(await app.inject('/write'))
+  const created = sessionCookie(await app.inject('/write'), 'sid')
   const id = (created?.value as string).slice(0, 32)
   await app.inject({ url: '/destroy', headers: { cookie: created?.header } })
   await app.inject({ url: '/read', headers: { cookie: created?.header } })
-  await app.inject({ url: '/read', headers: { cookie: 'session=forged.value' } })
+  await app.inject({ url: '/read', headers: { cookie: 'sid=forged.value' } })
   const refused = about(lines, 'session cookie refused')
   t.same(refused.map(({ reason, handle }) => ({ reason, handle })), [
     { reason: 'not-found', handle: handle(id) },
@@ -47,7 +47,7 @@ t.test("onStoreError 'fresh': the store failure is logged with the session's han
     destroy: (id) => memory.destroy(id)
   }
   const { app, lines } = await logged(t, store, 'fresh')
-  const created = sessionCookie(await app.inject('/write'))
+  const created = sessionCookie(await app.inject('/write'), 'sid')
   const id = (created?.value as string).slice(0, 32)
   broken = true
   t.equal((await app.inject({ url: '/read', headers: { cookie: created?.header } })).body, 'new')

@@ -17,9 +17,9 @@ function routes (app: FastifyInstance): void {
 t.test('RedisStore stopped: the load and the save fail inside the tracing channel, with the error and no ID', ownServer, async (t) => {
   const server = await startRedis(t)
   const store = new RedisStore({ client: connect(t, server, { maxRetriesPerRequest: null }), prefix: uniquePrefix(), timeout: 300 })
-  const app = await build({ store }, routes)
+  const app = await build({ store, cookie: { name: 'sid' } }, routes)
   t.teardown(() => app.close())
-  const created = sessionCookie(await app.inject('/write'))
+  const created = sessionCookie(await app.inject('/write'), 'sid')
   const cookie = created?.header as string
   const id = (created?.value as string).slice(0, 32)
   const events = observe(t)
@@ -53,9 +53,9 @@ t.test('a store method that throws instead of rejecting: start, error, end', asy
     save: (id, update) => memory.save(id, update),
     destroy: (id) => memory.destroy(id)
   }
-  const app = await build({ store }, routes)
+  const app = await build({ store, cookie: { name: 'sid' } }, routes)
   t.teardown(() => app.close())
-  const cookie = sessionCookie(await app.inject('/write'))?.header as string
+  const cookie = sessionCookie(await app.inject('/write'), 'sid')?.header as string
   const events = observe(t)
   t.equal((await app.inject({ url: '/read', headers: { cookie } })).statusCode, 503)
   const published = events.take()

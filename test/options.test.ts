@@ -46,7 +46,15 @@ const invalid: Array<[string, unknown, RegExp]> = [
   ['serializer without deserialize', { secret: SECRET, serializer: { serialize: String } }, /`serializer`/],
   ['skipHeader without a value', { secret: SECRET, skipHeader: { name: 'x-skip' } }, /`skipHeader`/],
   ['skipHeader with a bad name', { secret: SECRET, skipHeader: [{ name: 'x skip', value: '*' }] }, /`skipHeader`/],
-  ['unknown onStoreError', { secret: SECRET, onStoreError: 'ignore' }, /`onStoreError`/]
+  ['unknown onStoreError', { secret: SECRET, onStoreError: 'ignore' }, /`onStoreError`/],
+  ['userKey not a string', { secret: SECRET, userKey: 1 }, /`userKey`/],
+  ['empty userKey', { secret: SECRET, userKey: '' }, /`userKey`/],
+  ['maxSessionsPerUser not a whole number', { secret: SECRET, userKey: 'u', maxSessionsPerUser: 1.5 }, /`maxSessionsPerUser`/],
+  ['negative maxSessionsPerUser', { secret: SECRET, userKey: 'u', maxSessionsPerUser: -1 }, /`maxSessionsPerUser`/],
+  ['maxSessionsPerUser without userKey', { secret: SECRET, maxSessionsPerUser: 2 }, /needs `userKey`/],
+  ['maxSessionsPerUser with a CookieStore', { secret: SECRET, userKey: 'u', maxSessionsPerUser: 2, store: new CookieStore() }, /list and revoke/],
+  ['maxSessionsPerUser with a store without list/revoke', { secret: SECRET, userKey: 'u', maxSessionsPerUser: 2, store: { load: async () => null, save: async () => true, destroy: async () => true } }, /list and revoke/],
+  ['device not a boolean or function', { secret: SECRET, device: 'yes' }, /`device`/]
 ]
 
 for (const [name, options, message] of invalid) {
@@ -73,8 +81,12 @@ t.test('valid options register: every option at once, __Host- cookie, secret lis
     cookie: { name: '__Host-sid', path: '/', sameSite: 'none', secure: true, httpOnly: true, partitioned: true },
     serializer: { serialize: JSON.stringify, deserialize: JSON.parse },
     skipHeader: [{ name: 'X-Health', value: '*' }, { name: 'x-api', value: 'yes' }],
-    onStoreError: 'fresh'
+    onStoreError: 'fresh',
+    userKey: 'userId',
+    maxSessionsPerUser: 3,
+    device: (request: { ip: string }) => ({ ip: request.ip, label: 'web' })
   }))
+  await t.resolves(register({ secret: SECRET, userKey: 'userId', maxSessionsPerUser: 0, device: false }))
   await t.resolves(register({ secret: SECRET, store: new CookieStore(), cookie: { domain: '.example.com', sameSite: 'strict' } }))
 })
 

@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { CookieStore, MemoryStore, RedisStore, type SessionStore } from '../lib/index.ts'
+import { CookieStore, MemoryStore, RedisStore, storeKeyOf, type SessionStore } from '../lib/index.ts'
 import { build, SECRET, sessionCookie } from './fixtures/app.ts'
 import { sealRaw } from './fixtures/cookie-seal.ts'
 import { assertProperty, runs } from './fixtures/property.ts'
@@ -12,9 +12,9 @@ import { spawnRedis } from './fixtures/redis.ts'
 
 // Arbitrary `Cookie` headers against every store: never a 5xx, never a store call for an ID this app did not
 // sign, and always a session the route can write to and the next request can read back.
-// Which `session` value the plugin considers is the `cookie` module's job (the first pair named `session`, trimmed,
-// percent-decoded when that decodes): the properties take its `parse` as the oracle for that split and check
-// everything after it.
+// Which values of the session cookie (default name `__Host-session`) the plugin considers is the `cookie` module's
+// job (each pair named so, trimmed, percent-decoded when that decodes): the properties take its `parse` of each
+// `;`-separated pair as the oracle for that split, and the first value that verifies is the session (cookie tossing).
 
 interface StoreCall { op: 'load' | 'save' | 'destroy', id: string, create?: boolean }
 
@@ -81,9 +81,11 @@ function valueArbitrary (valid: string[]): fc.Arbitrary<string> {
   )
 }
 
+const NAME = '__Host-session'
+
 const nameArbitrary = fc.oneof(
-  { weight: 4, arbitrary: fc.constant('session') },
-  fc.constantFrom(' session', 'session ', '\tsession', 'Session', 'SESSION', 'session2', 'sess', '__proto__', 'constructor', 'toString', ''),
+  { weight: 4, arbitrary: fc.constant(NAME) },
+  fc.constantFrom(' ' + NAME, NAME + ' ', '\t' + NAME, '__host-session', '__HOST-SESSION', NAME + '2', '__Host-sess', 'session', '__proto__', 'constructor', 'toString', ''),
   fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 8 }),
   fc.string({ unit: fc.constantFrom(...SPECIALS), maxLength: 4 })
 )
@@ -102,11 +104,11 @@ function headerArbitrary (valid: string[]): fc.Arbitrary<string> {
   return fc.tuple(pairs, separator).map(([list, sep]) => list.join(sep))
 }
 
-/** What the plugin must make of `header`: the value @fastify/cookie hands it, and the reason that value gets. */
+/** What the plugin must make of `header`: loaded when one of the session cookie's values is valid, else invalid when there is one. */
 function expectedReason (header: string, valid: ReadonlySet<string>): 'new' | 'loaded' | 'invalid' {
-  const value = parseCookie(header).session
-  if (value === undefined || value === '') return 'new'
-  return valid.has(value) ? 'loaded' : 'invalid'
+  const values = header.split(';').map((pair) => parseCookie(pair)[NAME]).filter((value) => value !== undefined && value !== '')
+  if (values.length === 0) return 'new'
+  return values.some((value) => valid.has(value as string)) ? 'loaded' : 'invalid'
 }
 
 let token = 0
@@ -121,8 +123,9 @@ async function serverSideProperty (t: Test, real: SessionStore, numRuns: number)
   t.teardown(() => app.close())
   const pool = await issue(app, 4)
   const values = new Set(pool.map((p) => p.value))
-  const cookieOf = new Map(pool.map((p) => [p.id, `session=${p.value}`]))
-  const signed = new Set(pool.map((p) => p.id))
+  const cookieOf = new Map(pool.map((p) => [p.id, `${NAME}=${p.value}`]))
+  // The store is called with store keys (a hash of the ID), never the ID.
+  const signed = new Set(pool.map((p) => storeKeyOf(p.id)))
   await assertProperty(t, fc.asyncProperty(headerArbitrary([...values]), async (header) => {
     calls.length = 0
     const mark = `t${++token}`
@@ -144,7 +147,7 @@ async function serverSideProperty (t: Test, real: SessionStore, numRuns: number)
     let next: string | undefined
     if (set !== undefined && set.value !== '') {
       next = set.header
-      signed.add(set.value.slice(0, set.value.indexOf('.')))
+      signed.add(storeKeyOf(set.value.slice(0, set.value.indexOf('.'))))
     } else if (body.reason === 'loaded' && body.id !== null) {
       next = cookieOf.get(body.id)
     }
@@ -223,8 +226,8 @@ t.test('CookieStore: arbitrary bytes, base64url and sealed garbage are refused a
   )
   await assertProperty(t, fc.asyncProperty(base64url, async (value) => {
     if (store.open(value) !== null) throw new Error('open accepted a value this store did not seal')
-    const response = await app.inject({ url: '/peek', headers: { cookie: `session=${value}` } })
-    const expected = expectedReason(`session=${value}`, new Set())
+    const response = await app.inject({ url: '/peek', headers: { cookie: `${NAME}=${value}` } })
+    const expected = expectedReason(`${NAME}=${value}`, new Set())
     if (response.statusCode !== 200 || response.body !== expected) throw new Error(`${response.statusCode} ${response.body}, expected ${expected}`)
   }), runs(300))
 
@@ -242,20 +245,21 @@ t.test('CookieStore: arbitrary bytes, base64url and sealed garbage are refused a
     } catch (error) {
       throw new Error(`open threw ${String(error)}`)
     }
-    const response = await app.inject({ url: '/peek', headers: { cookie: `session=${value}` } })
+    const response = await app.inject({ url: '/peek', headers: { cookie: `${NAME}=${value}` } })
     if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}: ${response.body}`)
     if (opened === null && response.body !== 'invalid') throw new Error(`reason ${response.body} for a payload open refused`)
   }), runs(200))
 })
 
-t.test('duplicated session cookies: the first one is used, a later valid one is not', async (t) => {
+t.test('duplicated session cookies: the first one that verifies is used (see cookie-tossing.test.ts)', async (t) => {
   const app = await build({}, routes)
   t.teardown(() => app.close())
   const [own] = await issue(app, 1)
   const valid = own?.value ?? ''
-  t.equal((await app.inject({ url: '/peek', headers: { cookie: `session=${valid}; session=garbage` } })).body, 'loaded')
-  t.equal((await app.inject({ url: '/peek', headers: { cookie: `other=1; session=${valid}; session=${valid}x` } })).body, 'loaded')
-  t.equal((await app.inject({ url: '/peek', headers: { cookie: `session=garbage; session=${valid}` } })).body, 'invalid')
+  t.equal((await app.inject({ url: '/peek', headers: { cookie: `${NAME}=${valid}; ${NAME}=garbage` } })).body, 'loaded')
+  t.equal((await app.inject({ url: '/peek', headers: { cookie: `other=1; ${NAME}=${valid}; ${NAME}=${valid}x` } })).body, 'loaded')
+  t.equal((await app.inject({ url: '/peek', headers: { cookie: `${NAME}=garbage; ${NAME}=${valid}` } })).body, 'loaded')
+  t.equal((await app.inject({ url: '/peek', headers: { cookie: `${NAME}=garbage; ${NAME}=more-garbage` } })).body, 'invalid')
 })
 
 /** Sends `cookie` (latin1 bytes, as on the wire) over a real socket; resolves with the status code. */
@@ -289,19 +293,19 @@ t.test('over a real socket: what a client can send is refused by Node (400/431) 
   const { port } = app.server.address() as net.AddressInfo
 
   const cases: Array<[string, string | string[], number, string?]> = [
-    ['a valid cookie', `session=${valid}`, 200, 'loaded'],
-    ['two Cookie header lines (Node joins them with "; ")', [`session=${valid}`, 'session=garbage'], 200, 'loaded'],
-    ['CR inside the value', 'session=a\rb', 400],
-    ['LF inside the value', 'session=a\nb', 400],
-    ['NUL inside the value', 'session=a\0b', 400],
-    ['another control character', 'session=a\x01b', 400],
-    ['DEL', 'session=a\x7fb', 400],
-    ['a header folded onto the next line', `session=${valid}\r\n more`, 400],
-    ['bytes 0x80–0xFF (obs-text, read as latin1)', 'session=\xe9\xff\x80', 200, 'invalid'],
-    ['a tab and quotes', 'session="a\tb"', 200, 'invalid'],
-    ['percent-encoded CRLF and NUL', 'session=%0D%0A%00', 200, 'invalid'],
-    ['a 10 KB value', 'session=' + 'x'.repeat(10_240), 200, 'invalid'],
-    ['a 20 KB value (past Node\'s 16 KB header limit)', 'session=' + 'x'.repeat(20_000), 431]
+    ['a valid cookie', `${NAME}=${valid}`, 200, 'loaded'],
+    ['two Cookie header lines (Node joins them with "; ")', [`${NAME}=${valid}`, `${NAME}=garbage`], 200, 'loaded'],
+    ['CR inside the value', NAME + '=a\rb', 400],
+    ['LF inside the value', NAME + '=a\nb', 400],
+    ['NUL inside the value', NAME + '=a\0b', 400],
+    ['another control character', NAME + '=a\x01b', 400],
+    ['DEL', NAME + '=a\x7fb', 400],
+    ['a header folded onto the next line', `${NAME}=${valid}\r\n more`, 400],
+    ['bytes 0x80–0xFF (obs-text, read as latin1)', NAME + '=\xe9\xff\x80', 200, 'invalid'],
+    ['a tab and quotes', NAME + '="a\tb"', 200, 'invalid'],
+    ['percent-encoded CRLF and NUL', NAME + '=%0D%0A%00', 200, 'invalid'],
+    ['a 10 KB value', NAME + '=' + 'x'.repeat(10_240), 200, 'invalid'],
+    ['a 20 KB value (past Node\'s 16 KB header limit)', NAME + '=' + 'x'.repeat(20_000), 431]
   ]
   for (const [name, cookie, status, reason] of cases) {
     const before = handled
@@ -316,7 +320,7 @@ t.test('over a real socket: what a client can send is refused by Node (400/431) 
   // Arbitrary bytes on the wire: Node refuses the request, or the plugin gives a session; never a 5xx.
   await assertProperty(t, fc.asyncProperty(fc.uint8Array({ maxLength: 120 }), async (bytes) => {
     calls.length = 0
-    const response = await rawRequest(port, 'session=' + Buffer.from(bytes).toString('latin1'))
+    const response = await rawRequest(port, NAME + '=' + Buffer.from(bytes).toString('latin1'))
     if (response.status !== 200 && response.status !== 400) throw new Error(`status ${response.status}`)
     if (response.status === 200 && response.body !== 'invalid' && response.body !== 'new') throw new Error(`reason ${response.body}`)
     if (calls.length > 0) throw new Error('a store call')

@@ -2,6 +2,7 @@ import t from 'tap'
 import { RedisStore } from '../lib/index.ts'
 import { storeConformanceSuite } from '../lib/conformance.ts'
 import { connectCluster, startRedisCluster } from './fixtures/redis-cluster.ts'
+import { indexCases } from './fixtures/redis-index.ts'
 import { update } from './fixtures/redis.ts'
 
 const cluster = await startRedisCluster(t)
@@ -51,4 +52,14 @@ t.test('cluster: a prefix function with a hash tag puts the key in the tagged sl
   t.equal(slot, await client.cluster('KEYSLOT', 'tenant-7'))
   t.equal(await client.exists('{tenant-7}:session:abc'), 1)
   t.same([...(await store.load('abc'))?.data ?? []], [['a', '1']])
+})
+
+// A user's index and its sessions live in different slots: the cases prove the second call on the index slot.
+indexCases(t, {
+  client,
+  async keys (prefix) {
+    const keys: string[] = []
+    for (const node of client.nodes('master')) keys.push(...await node.keys(`${prefix}*`))
+    return keys
+  }
 })

@@ -63,17 +63,39 @@ t.test('one load is one command', async (t) => {
   }
 })
 
-t.test('one destroy is one command', async (t) => {
-  const { sent } = await commandsOf(() => store.destroy('s'))
-  t.same(sent.map(name), ['del'])
+t.test('one destroy is one command, also of a session bound to a user (its index entry goes in the same script)', async (t) => {
+  let { sent } = await commandsOf(() => store.destroy('s'))
+  t.equal(sent.length, 1)
+  t.match(name(sent[0] as string[]), /^eval(sha)?$/)
+  await store.save('bound', update({ create: true, replace: true, set: new Map([['u', '"ada"']]), handle: 'h-bound', user: 'ada' }))
+  let scripted: string[][]
+  ;({ sent, scripted } = await commandsOf(() => store.destroy('bound')))
+  t.equal(sent.length, 1)
+  t.same(scripted.map(name), ['hmget', 'del', 'hdel'])
+})
+
+t.test('a save that binds a user, and list, revoke and revokeAll, are one command each on a single node', async (t) => {
+  for (const [i, operation] of [
+    () => store.save('login', update({ create: true, replace: true, set: new Map([['u', '"bob"']]), handle: 'h-login', user: 'bob' })),
+    () => store.save('login', update({ set: new Map([['n', '1']]) })),
+    () => store.list('bob'),
+    () => store.revoke('bob', 'h-other'),
+    () => store.revokeAll('bob', 'h-login'),
+    () => store.revokeAll('bob')
+  ].entries()) {
+    const { sent } = await commandsOf(operation)
+    t.equal(sent.length, 1, `operation ${i}`)
+    t.match(name(sent[0] as string[]), /^eval(sha)?$/)
+  }
+  t.same(await store.list('bob'), [])
 })
 
 t.test('a touch (empty change set) rewrites only the metadata and the TTL, no data field', async (t) => {
   await store.save('touched', update({ create: true, replace: true, set: new Map([['a', '1'], ['b', '2']]) }))
   const { sent, scripted } = await commandsOf(() => store.save('touched', update({ lastAccessAt: Date.now() + 1000, ttl: 600 })))
   t.equal(sent.length, 1)
-  t.same(scripted.map(name), ['exists', 'hset', 'pexpire'], 'no HLEN: nothing was deleted')
-  t.same((scripted[1] as string[]).filter((_, i) => i >= 2 && i % 2 === 0), ['createdAt', 'lastAccessAt', 'expiresAt'], 'only meta fields written')
+  t.same(scripted.map(name), ['exists', 'hmget', 'hset', 'pexpire'], 'no HLEN: nothing was deleted')
+  t.same((scripted[2] as string[]).filter((_, i) => i >= 2 && i % 2 === 0), ['createdAt', 'lastAccessAt', 'expiresAt'], 'only meta fields written')
 })
 
 t.test('a save of one key writes that key only', async (t) => {
@@ -86,7 +108,7 @@ t.test('a save of one key writes that key only', async (t) => {
 
 t.test('a save that deletes a key checks whether any data is left', async (t) => {
   const { scripted } = await commandsOf(() => store.save('touched', update({ delete: ['b'] })))
-  t.same(scripted.map(name), ['exists', 'hset', 'hdel', 'hlen', 'pexpire'])
+  t.same(scripted.map(name), ['exists', 'hmget', 'hset', 'hdel', 'hlen', 'hmget', 'pexpire'])
 })
 
 t.test('a session with thousands of keys is saved in one call', async (t) => {

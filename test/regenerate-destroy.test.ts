@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { MemoryStore } from '../lib/index.ts'
+import { MemoryStore, storeKeyOf } from '../lib/index.ts'
 import { build, sessionCookie } from './fixtures/app.ts'
 
 function routes (app: FastifyInstance): void {
@@ -106,7 +106,7 @@ t.test('save() persists now; later changes are saved at the end of the request t
       session.set('step', 1)
       await session.save()
       idAfterSave = session.id
-      const stored = await store.load(session.id as string)
+      const stored = await store.load(storeKeyOf(session.id as string))
       session.set('step', 2)
       await session.save()
       await session.save()
