@@ -300,8 +300,8 @@ export class RequestSession implements SessionControl {
   #storeFailed (action: string, error: unknown): void {
     const failure = storeFailure(action, error)
     if (this.#runtime.options.onStoreError === 'fail') throw failure
-    // The session the failed call was about (a load fails before the session exists): the last one keyed.
-    this.#request.log.warn({ err: failure, handle: this.#keyId === null ? null : this.#handle }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
+    // The session the failed call was about, the last one keyed (a load fails before `this.handle` exists).
+    this.#request.log.warn({ err: failure, handle: this.#handle }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
     this.#detached = true
   }
 

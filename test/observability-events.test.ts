@@ -115,11 +115,18 @@ async function lifecycle (t: Test, kind: 'MemoryStore' | 'CookieStore' | 'RedisS
   t.same(sequence(forged.published), ['refused'])
   t.match(only(forged.published, 'refused'), { reason: 'invalid', handle: null })
 
-  // Idle past idleTimeout (10.5 s; the store keeps it 11 s): refused as expired, then removed from the store.
+  // Idle past idleTimeout (10.5 s; the store keeps it 11 s): refused as expired; the request writes to its new session,
+  // and the expired one is removed from the store at the end, under its own handle.
   clock.advance(10.6)
-  const expired = await step('/read', regenerated.cookie)
-  t.same(sequence(expired.published), [...calls(['load']), 'refused', ...calls(['destroy'])])
+  const expired = await step('/write', regenerated.cookie)
+  const h5 = handle(expired.id as string)
+  t.same(sequence(expired.published), [...calls(['load']), 'refused', ...calls(['save']), 'created', 'saved', ...calls(['destroy'])])
   t.match(only(expired.published, 'refused'), { reason: 'expired', handle: h2 })
+  t.equal(only(expired.published, 'created').handle, h5)
+  if (serverSide) {
+    const starts = expired.published.filter(({ channel }) => channel === 'store:start').map(({ message }) => [message.operation, message.handle])
+    t.same(starts, [['load', h2], ['save', h5], ['destroy', h2]])
+  }
 
   // destroy()
   const third = await step('/write')
@@ -136,7 +143,7 @@ async function lifecycle (t: Test, kind: 'MemoryStore' | 'CookieStore' | 'RedisS
   t.same(sequence(emptied.published), [...calls(['load']), 'loaded', ...calls(['save']), 'destroyed'])
   t.equal(only(emptied.published, 'destroyed').handle, h4)
 
-  t.equal(new Set(ids).size, 4, 'four sessions')
+  t.equal(new Set(ids).size, 5, 'five sessions')
   const text = serialize(events.all)
   for (const id of ids) t.notOk(text.includes(id), 'no message holds a session ID')
   for (const cookie of cookies) t.notOk(text.includes(cookie), 'no message holds a cookie value')

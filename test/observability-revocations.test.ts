@@ -43,6 +43,9 @@ async function revocations (t: Test, kind: string, store: SessionStore): Promise
   t.match(messages(all, 'store:start')[0], { operation: 'revokeAll', request: null, handle: null, store: kind })
   t.same(messages(all, 'revoked')[0], { request: null, handle: null, store: kind, reason: 'revoke-all', count: 1, except: ada[1]?.handle })
 
+  t.equal(await app.sessions.revokeAll('bob'), 1)
+  t.same(messages(events.take(), 'revoked')[0], { request: null, handle: null, store: kind, reason: 'revoke-all', count: 1, except: null })
+
   t.equal((await me(ada[2]?.cookie as string)).body.reason, 'not-found', 'a revoked session is refused at its next request')
   t.match(messages(events.take(), 'refused')[0], { reason: 'not-found', handle: ada[2]?.handle, store: kind })
   noSecrets(t, events.all, [...ada, bob])
