@@ -1,6 +1,6 @@
 // Micro-benchmarks of fastify-lazy-session internals (from dist/, `npm run build` first), printed as Markdown:
 //   - session ID: generate, sign, verify (HMAC-SHA256), against @fastify/cookie's signer (what @fastify/session uses)
-//   - CookieStore seal / open (AES-256-GCM), against @fastify/secure-session's encode / decode (libsodium secretbox)
+//   - CookieStore seal / open (XChaCha20-Poly1305, format 2), against @fastify/secure-session's encode / decode (libsodium secretbox)
 //   - heap taken by 100,000 MemoryStore sessions of two small keys each (needs --expose-gc)
 // Run: node --expose-gc bench/micro.mjs   (run.mjs does this after the HTTP table, pinned to the server core)
 // Env: BENCH_QUICK=1 shorter; BENCH_MICRO_MS [1000] time per sample; BENCH_MICRO_SAMPLES [5]; BENCH_MICRO_SESSIONS [100000].
@@ -167,7 +167,7 @@ async function main () {
     ['_reference_: @fastify/secure-session decodeSecureSession (no cache)', bench((i) => app.decodeSecureSession(ssEncoded[i & 1023]))]
   ]
   await app.close()
-  out.push(`\n### CookieStore (AES-256-GCM; sealed value ${sealed[0].length} characters)\n\n| operation | ops/s |\n|---|--:|\n`)
+  out.push(`\n### CookieStore (XChaCha20-Poly1305; sealed value ${sealed[0].length} characters)\n\n| operation | ops/s |\n|---|--:|\n`)
   for (const [name, ops] of sealRows) out.push(`| ${name} | ${fmt(ops)} |\n`)
 
   // --- MemoryStore heap -----------------------------------------------------------------------

@@ -196,7 +196,7 @@ function addE2eRoutes (app) {
   })
 
   const whoami = async (request, reply) => {
-    const cookieSent = /(?:^|;\s*)session=/.test(request.headers.cookie ?? '')
+    const cookieSent = /(?:^|;\s*)(?:__Host-)?session=/.test(request.headers.cookie ?? '')
     const session = await request.loadSession()
     return send(reply, page('Who am I', `<dl>
   <dt>Method</dt><dd data-testid="method">${escapeHtml(request.method)}</dd>

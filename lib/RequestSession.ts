@@ -31,6 +31,7 @@ function sameDevice (a: SessionDevice | null | undefined, b: SessionDevice | nul
 }
 
 const NO_VALUES: readonly string[] = Object.freeze([])
+const ignore = (): void => {}
 
 /** A `Set-Cookie` value, as @fastify/cookie's `serialize` writes it (same `cookie` module, default encoding). */
 function serializeCookie (name: string, value: string, attributes: Omit<SetCookie, 'name' | 'value'>): string {
@@ -568,7 +569,18 @@ export class RequestSession implements SessionControl {
     }
     if (created) this.#publish(createdChannel, this.#handle)
     this.#publish(savedChannel, this.#handle)
-    if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) await this.#enforceCap(user)
+    if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) {
+      try {
+        await this.#enforceCap(user)
+      } catch (error) {
+        // A cap that could not be enforced: this sign-in does not stand (removed as far as the store lets us).
+        this.#detached = true
+        this.#cookie = null
+        const store = runtime.store as SessionStore
+        await this.#traced('destroy', key, () => store.destroy(key)).then(ignore, ignore)
+        throw error
+      }
+    }
   }
 
   /** `maxSessionsPerUser`: after binding a user, the least recently used sessions beyond the cap are revoked. */
@@ -612,7 +624,7 @@ export class RequestSession implements SessionControl {
       return null
     }
     return this.#serial(work).then(() => { this.#end(reply) }, (error: unknown) => {
-      this.#end(reply)
+      this.#endFailed(reply)
       throw error
     })
   }
@@ -631,9 +643,16 @@ export class RequestSession implements SessionControl {
         const store = this.#runtime.store as SessionStore
         await this.#storeCall('destroy', 'destroy', expiredKey, () => store.destroy(expiredKey))
       }
-    } finally {
-      this.#end(reply)
+    } catch (error) {
+      this.#endFailed(reply)
+      throw error
     }
+    this.#end(reply)
+  }
+
+  /** The end-of-request work failed: only a deletion cookie still goes out (a logout the store did not carry out). */
+  #endFailed (reply: FastifyReply): void {
+    if (this.#cookie === 'clear') this.#end(reply)
   }
 
   #end (reply: FastifyReply): void {

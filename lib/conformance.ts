@@ -4,7 +4,8 @@ import plugin from './plugin.ts'
 import type { FastifyLazySessionOptions } from './options.ts'
 import type { CookieStore } from './stores/CookieStore.ts'
 import type { Session } from './Session.ts'
-import type { SessionStore } from './types.ts'
+import { handleOf } from './signing.ts'
+import type { SessionInfo, SessionStore, SessionUpdate } from './types.ts'
 
 /** How to make the store under test. */
 export interface ConformanceOptions {
@@ -18,6 +19,11 @@ export interface ConformanceOptions {
    * @default false
    */
   clientSide?: boolean
+  /**
+   * Milliseconds the expiry cases wait at most for a session saved with a 1-second TTL to be gone.
+   * @default 5000
+   */
+  expiryWait?: number
 }
 
 /** One case: run it in any test runner; it throws (node:assert) when the store does not conform. */
@@ -185,6 +191,26 @@ async function read (fastify: FastifyInstance, cookie: string): Promise<{ id: st
   return response.json()
 }
 
+/** A store-level update with fresh times and a 60-second TTL. */
+function storeUpdate (fields: Partial<SessionUpdate> = {}): SessionUpdate {
+  const now = Date.now()
+  return { create: true, replace: true, set: new Map([['a', '1']]), delete: [], createdAt: now, lastAccessAt: now, expiresAt: now + 60_000, ttl: 60, ...fields }
+}
+
+/** The handles `list` returns, sorted. */
+async function handles (store: Required<Pick<SessionStore, 'list'>>, user: string): Promise<string[]> {
+  return (await store.list(user)).map((info) => info.handle).sort()
+}
+
+/** Resolves once `load(key)` finds nothing, or fails after `wait` ms. */
+async function gone (store: SessionStore, key: string, wait: number): Promise<void> {
+  const until = Date.now() + wait
+  while (await store.load(key) !== null) {
+    assert.ok(Date.now() < until, `the session saved with a 1-second TTL is still there after ${wait} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
 /**
  * The cases every store must pass, through the plugin as users use it. Export for custom stores:
  * `for (const c of storeConformanceSuite({ createStore: () => new MyStore() })) t.test(c.name, c.run)`.
@@ -197,6 +223,16 @@ export function storeConformanceSuite (options: ConformanceOptions): Conformance
   const serverSide = (name: string, run: (store: SessionStore) => Promise<void>): void => {
     if (options.clientSide !== true) add(name, (store) => run(store as SessionStore))
   }
+  type IndexedStore = SessionStore & Required<Pick<SessionStore, 'list' | 'revoke' | 'revokeAll'>>
+  /** A case of the per-user index: run on stores that have `list`, `revoke` and `revokeAll` (all three or none). */
+  const indexed = (name: string, run: (store: IndexedStore) => Promise<void>): void => {
+    serverSide(`index: ${name}`, async (store) => {
+      const methods = [store.list, store.revoke, store.revokeAll].filter((method) => typeof method === 'function').length
+      assert.ok(methods === 0 || methods === 3, 'a store has all of list, revoke and revokeAll, or none of them')
+      if (methods === 3) await run(store as IndexedStore)
+    })
+  }
+  const expiryWait = options.expiryWait ?? 5000
 
   add('a session with data is stored and loaded again by its cookie', (store) => withApp(store, {}, async (fastify) => {
     const cookie = await createSession(fastify, { user: 'ada', n: 1 })
@@ -443,6 +479,116 @@ export function storeConformanceSuite (options: ConformanceOptions): Conformance
     await store.destroy(id)
     assert.equal(await store.load(id), null)
     await store.destroy(id)
+  })
+
+  serverSide('store: maxAge, user and device round-trip; undefined leaves them unchanged, null clears them', async (store) => {
+    const key = 'conformance-session-key-fields001'
+    const device = { ip: '203.0.113.7', userAgent: 'Conformance/1.0', label: 'laptop' }
+    assert.equal(await store.save(key, storeUpdate({ handle: handleOf(key), maxAge: 3_600_000, user: 'conformance-user', device })), true)
+    let record = await store.load(key)
+    assert.ok(record !== null)
+    assert.equal(record.maxAge, 3_600_000)
+    assert.equal(record.user, 'conformance-user')
+    assert.deepEqual(record.device, device)
+    assert.equal(await store.save(key, storeUpdate({ create: false, replace: false, set: new Map([['b', '2']]) })), true)
+    record = await store.load(key)
+    assert.ok(record !== null)
+    assert.deepEqual([record.maxAge, record.user, record.device], [3_600_000, 'conformance-user', device], 'a save without them keeps them')
+    assert.equal(await store.save(key, storeUpdate({ create: false, replace: false, maxAge: null, user: null, device: null })), true)
+    record = await store.load(key)
+    assert.ok(record !== null)
+    assert.deepEqual([record.maxAge ?? null, record.user ?? null, record.device ?? null], [null, null, null], 'null clears them')
+    assert.deepEqual([...record.data].sort(), [['a', '1'], ['b', '2']])
+    await store.destroy(key)
+  })
+
+  indexed('list shows exactly the live sessions bound to a user, with their times and device', async (store) => {
+    const now = Date.now()
+    const device = { ip: '198.51.100.1', userAgent: 'Conformance/2.0' }
+    const sessions = [['conformance-index-key-000000000a1', 'conformance-ada'], ['conformance-index-key-000000000a2', 'conformance-ada'],
+      ['conformance-index-key-000000000b1', 'conformance-bob'], ['conformance-index-key-000000000n1', undefined]] as const
+    for (const [i, [key, user]] of sessions.entries()) {
+      assert.equal(await store.save(key, storeUpdate({ handle: handleOf(key), user, device, createdAt: now - 1000 * i, lastAccessAt: now - 100 * i, expiresAt: now + 60_000 + i })), true)
+    }
+    const ada = await store.list('conformance-ada')
+    assert.deepEqual(ada.map((info) => info.handle).sort(), [handleOf(sessions[0][0]), handleOf(sessions[1][0])].sort())
+    const first = ada.find((info) => info.handle === handleOf(sessions[1][0])) as SessionInfo
+    assert.deepEqual({ ...first }, { handle: handleOf(sessions[1][0]), createdAt: now - 1000, lastAccessAt: now - 100, expiresAt: now + 60_001, device })
+    assert.deepEqual(await handles(store, 'conformance-bob'), [handleOf(sessions[2][0])])
+    assert.deepEqual(await store.list('conformance-nobody'), [])
+    for (const [key] of sessions) await store.destroy(key)
+    assert.deepEqual(await store.list('conformance-ada'), [], 'destroy removes the index entries')
+    assert.deepEqual(await store.list('conformance-bob'), [])
+  })
+
+  indexed('rebinding moves a session to the new user, unbinding removes it, an unrelated save keeps the binding', async (store) => {
+    const [one, two] = ['conformance-index-key-00000rebind1', 'conformance-index-key-00000rebind2']
+    await store.save(one, storeUpdate({ handle: handleOf(one), user: 'conformance-ada' }))
+    await store.save(two, storeUpdate({ handle: handleOf(two), user: 'conformance-ada' }))
+    await store.save(one, storeUpdate({ create: false, replace: false, set: new Map([['x', '1']]), handle: handleOf(one) }))
+    assert.deepEqual(await handles(store, 'conformance-ada'), [handleOf(one), handleOf(two)].sort(), 'a save with user undefined keeps the binding')
+    await store.save(one, storeUpdate({ create: false, replace: false, handle: handleOf(one), user: 'conformance-bob' }))
+    assert.deepEqual(await handles(store, 'conformance-ada'), [handleOf(two)])
+    assert.deepEqual(await handles(store, 'conformance-bob'), [handleOf(one)])
+    assert.equal((await store.load(one))?.user, 'conformance-bob')
+    await store.save(two, storeUpdate({ create: false, replace: false, handle: handleOf(two), user: null }))
+    assert.deepEqual(await store.list('conformance-ada'), [])
+    assert.ok(await store.load(two), 'unbinding keeps the session')
+    await store.destroy(one)
+    await store.destroy(two)
+  })
+
+  indexed('revoke ends exactly the session named, of that user only', async (store) => {
+    const [one, two] = ['conformance-index-key-00000revoke1', 'conformance-index-key-00000revoke2']
+    await store.save(one, storeUpdate({ handle: handleOf(one), user: 'conformance-ada' }))
+    await store.save(two, storeUpdate({ handle: handleOf(two), user: 'conformance-ada' }))
+    assert.equal(await store.revoke('conformance-bob', handleOf(one)), false, 'not a session of that user')
+    assert.ok(await store.load(one))
+    assert.equal(await store.revoke('conformance-ada', handleOf(one)), true)
+    assert.equal(await store.load(one), null)
+    assert.ok(await store.load(two))
+    assert.deepEqual(await handles(store, 'conformance-ada'), [handleOf(two)])
+    assert.equal(await store.revoke('conformance-ada', handleOf(one)), false, 'already revoked')
+    assert.equal(await store.revoke('conformance-ada', 'no-such-handle'), false)
+    await store.destroy(two)
+  })
+
+  indexed('revokeAll ends every session of the user but the one excepted, and counts them', async (store) => {
+    const keys = [1, 2, 3].map((n) => `conformance-index-key-0000revokeall${n}`)
+    for (const key of keys) await store.save(key, storeUpdate({ handle: handleOf(key), user: 'conformance-ada' }))
+    const other = 'conformance-index-key-0000revokeallb'
+    await store.save(other, storeUpdate({ handle: handleOf(other), user: 'conformance-bob' }))
+    assert.equal(await store.revokeAll('conformance-ada', handleOf(keys[0] as string)), 2)
+    assert.ok(await store.load(keys[0] as string), 'the excepted session stays')
+    assert.equal(await store.load(keys[1] as string), null)
+    assert.equal(await store.load(keys[2] as string), null)
+    assert.ok(await store.load(other), 'other users keep theirs')
+    assert.deepEqual(await handles(store, 'conformance-ada'), [handleOf(keys[0] as string)])
+    assert.equal(await store.revokeAll('conformance-ada'), 1)
+    assert.equal(await store.load(keys[0] as string), null)
+    assert.deepEqual(await store.list('conformance-ada'), [])
+    assert.equal(await store.revokeAll('conformance-ada'), 0)
+    await store.destroy(other)
+  })
+
+  indexed('a save that leaves no data removes the index entry', async (store) => {
+    const key = 'conformance-index-key-0000000empty'
+    await store.save(key, storeUpdate({ handle: handleOf(key), user: 'conformance-ada' }))
+    assert.deepEqual(await handles(store, 'conformance-ada'), [handleOf(key)])
+    assert.equal(await store.save(key, storeUpdate({ create: false, replace: false, set: new Map(), delete: ['a'] })), false)
+    assert.deepEqual(await store.list('conformance-ada'), [])
+  })
+
+  indexed('a session that expires leaves the index', async (store) => {
+    const [short, long] = ['conformance-index-key-00000expires', 'conformance-index-key-00000staying']
+    await store.save(short, storeUpdate({ handle: handleOf(short), user: 'conformance-ada', ttl: 1, expiresAt: Date.now() + 1000 }))
+    await store.save(long, storeUpdate({ handle: handleOf(long), user: 'conformance-ada' }))
+    assert.deepEqual(await handles(store, 'conformance-ada'), [handleOf(short), handleOf(long)].sort())
+    await gone(store, short, expiryWait)
+    assert.deepEqual(await handles(store, 'conformance-ada'), [handleOf(long)])
+    assert.equal(await store.revoke('conformance-ada', handleOf(short)), false)
+    assert.equal(await store.revokeAll('conformance-ada', handleOf(long)), 0)
+    await store.destroy(long)
   })
 
   return cases

@@ -1,7 +1,7 @@
 export { default, fastifyLazySession } from './plugin.ts'
 export { Session } from './Session.ts'
 export { MemoryStore, type MemoryStoreOptions } from './stores/MemoryStore.ts'
-export { CookieStore, type CookieStoreOptions } from './stores/CookieStore.ts'
+export { CookieStore, type CookieRevocationsClient, type CookieRevocationsOptions, type CookieStoreOptions } from './stores/CookieStore.ts'
 export { RedisStore, type RedisStoreClient, type RedisStoreDurability, type RedisStoreOptions } from './stores/RedisStore.ts'
 export { InvalidOptionError, SessionNotLoadedError, SessionStoreUnavailableError, SessionTooLargeError, SessionUnsupportedError } from './errors.ts'
 export type { RevokeAllOptions, UserSessions } from './sessions.ts'

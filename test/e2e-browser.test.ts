@@ -54,7 +54,7 @@ t.test('Chromium keeps the cookie as the plugin sets it, and the count survives 
 
   const cookie = await sessionCookie(context, main.url)
   t.ok(cookie, 'Chromium stored the session cookie for http://localhost (Secure on localhost is accepted)')
-  t.match(cookie, { name: 'session', domain: 'localhost', path: '/', httpOnly: true, secure: true, sameSite: 'Lax' })
+  t.match(cookie, { name: '__Host-session', domain: 'localhost', path: '/', httpOnly: true, secure: true, sameSite: 'Lax' })
   t.ok(Math.abs(cookie!.expires - (before + LIFETIME)) < 10, `expires ≈ now + ${LIFETIME} s (got ${cookie!.expires - before} s)`)
 
   t.equal(await page.evaluate(() => document.cookie), '', 'HttpOnly: page script cannot read it')
@@ -111,9 +111,9 @@ t.test('sign-out removes the cookie, and the old value is worthless when replaye
   t.equal(logoutResponse.status(), 303)
   const deletion = await setCookies(logoutResponse)
   t.equal(deletion.length, 1)
-  t.match(deletion[0], /^session=;.*Expires=Thu, 01 Jan 1970/, 'the 303 deletes the cookie')
+  t.match(deletion[0], /^__Host-session=;.*Expires=Thu, 01 Jan 1970/, 'the 303 deletes the cookie')
   const next = await after
-  t.notMatch((await next.allHeaders()).cookie ?? '', /(?:^|; )session=/, 'the browser dropped it: the redirected GET / carries no session cookie')
+  t.notMatch((await next.allHeaders()).cookie ?? '', /(?:^|; )__Host-session=/, 'the browser dropped it: the redirected GET / carries no session cookie')
 
   await page.getByTestId('login').waitFor()
   t.equal(await byTestId(page, 'user'), '', 'signed out')
@@ -145,7 +145,7 @@ t.test('/public never receives a Set-Cookie, with or without a session', opts, a
   const cookie = await sessionCookie(context, main.url)
 
   const warm = await page.goto(main.url + '/public')
-  t.match((await warm!.request().allHeaders()).cookie, /(?:^|; )session=/, 'the browser sent the session cookie to /public')
+  t.match((await warm!.request().allHeaders()).cookie, /(?:^|; )__Host-session=/, 'the browser sent the session cookie to /public')
   t.same(await setCookies(warm!), [], 'rolling is on, yet /public answers without Set-Cookie: it never loaded the session')
   t.equal(warm?.headers()['cache-control'], 'no-store')
   t.same(await sessionCookie(context, main.url), cookie, 'the browser cookie is untouched')

@@ -115,7 +115,8 @@ t.test('RedisStore: no key in Redis contains a session ID; every key has a TTL',
   for (const key of keys) {
     for (const id of ids) t.notOk(key.includes(id), `${key} holds no ID`)
     t.ok(await client.pttl(key) > 0, `${key} has a TTL`)
-    const dump = JSON.stringify(await client.type(key) === 'hash' ? await client.hgetall(key) : await client.zrange(key, 0, -1))
+    // DUMP: the value as Redis would copy it into a backup, whatever its type
+    const dump = (await client.dumpBuffer(key)).toString('latin1')
     for (const id of ids) t.notOk(dump.includes(id), `${key}: no ID in its value`)
   }
 })

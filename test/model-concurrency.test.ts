@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { MemoryStore, RedisStore, type Session, type SessionStore } from '../lib/index.ts'
 import { build, gate, sessionCookie } from './fixtures/app.ts'
 import { buildModelApp, modelProperty, type Run } from './fixtures/model.ts'
+import { buildIndexApp, indexProperty, type IndexRun } from './fixtures/model-index.ts'
 import { spawnRedis } from './fixtures/redis.ts'
 import { connectCluster, startRedisCluster } from './fixtures/redis-cluster.ts'
 
@@ -67,6 +68,41 @@ t.test('RedisStore, 3-master cluster: every interleaving ends where the model sa
   const store = new RedisStore({ client, prefix: 'model:' })
   await warmUp(store)
   await checkModel(t, store, runs(150))
+})
+
+/** The per-user index under concurrent sign-ins, writes, sign-outs and revocations (see fixtures/model-index.ts). */
+async function checkIndex (t: Test, real: SessionStore, numRuns: number): Promise<void> {
+  let current: IndexRun | null = null
+  const app = await buildIndexApp(real, () => {
+    if (current === null) throw new Error('no run')
+    return current
+  })
+  t.teardown(() => app.close())
+  try {
+    await fc.assert(indexProperty(() => app, real, (run) => { current = run }), { numRuns, ...override })
+    t.pass(`${numRuns} scheduled runs keep the index exact and revoked sessions revoked`)
+  } catch (error) {
+    t.comment(error instanceof Error ? error.message : String(error))
+    t.fail('the per-user index invariants broke: see the seed, path and counterexample above')
+  }
+}
+
+t.test('MemoryStore: a login racing revokeAll is never signed in but missing from the index; a revoked session never comes back', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  await checkIndex(t, store, runs(300))
+})
+
+t.test('RedisStore, single node: the per-user index stays exact under concurrency', async (t) => {
+  const { process: server } = await spawnRedis(t)
+  const client = new Redis(server.port, '127.0.0.1')
+  t.teardown(() => { client.disconnect() })
+  await checkIndex(t, new RedisStore({ client, prefix: 'index-model:' }), runs(150))
+})
+
+t.test('RedisStore, 3-master cluster: the per-user index stays exact under concurrency', async (t) => {
+  const client = connectCluster(t, await startRedisCluster(t))
+  await checkIndex(t, new RedisStore({ client, prefix: 'index-model:' }), runs(100))
 })
 
 interface Held {

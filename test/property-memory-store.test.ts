@@ -41,7 +41,10 @@ class Reference {
   readonly probation: string[] = []
   readonly protected: string[] = []
   readonly users = new Map<string, string | null>()
-  constructor (readonly maxSessions: number) {}
+  readonly maxSessions: number
+  constructor (maxSessions: number) {
+    this.maxSessions = maxSessions
+  }
 
   has (id: string): boolean {
     return this.probation.includes(id) || this.protected.includes(id)

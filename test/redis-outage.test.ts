@@ -42,6 +42,16 @@ t.test('close() returns within the timeout while Redis is down', ownServer, asyn
   await t.rejects(store.load('id'), { code: 'FST_SESSION_STORE_UNAVAILABLE' }, 'closed for good: it does not reconnect')
 })
 
+t.test('the default timeout is one second: a paused Redis fails the operation with it', ownServer, async (t) => {
+  const server = await startRedis(t)
+  const client = connect(t, server, { maxRetriesPerRequest: null, enableOfflineQueue: true })
+  const store = new RedisStore({ client, prefix: uniquePrefix() })
+  await store.load('warm-up')
+  server.pause()
+  t.teardown(() => server.resume())
+  await within(5000, t.rejects(store.load('paused'), { code: 'FST_SESSION_STORE_UNAVAILABLE', message: /no reply from Redis within 1000 ms/ }))
+})
+
 t.test('Redis paused: each operation fails at its own deadline, not at an earlier one\'s', ownServer, async (t) => {
   const server = await startRedis(t)
   const client = connect(t, server, { maxRetriesPerRequest: null, enableOfflineQueue: true })

@@ -106,6 +106,15 @@ t.test('a save of one key writes that key only', async (t) => {
   t.same(scripted.filter((args) => name(args) === 'hdel' || name(args) === 'hlen'), [])
 })
 
+t.test('meta fields that did not change are not rewritten: the handle, user and device the plugin sends on every save', async (t) => {
+  const meta = { handle: 'h-meta', user: 'ada', device: { userAgent: 'Firefox' }, maxAge: 60_000 }
+  await store.save('meta', update({ create: true, replace: true, set: new Map([['a', '1']]), ...meta }))
+  const { scripted } = await commandsOf(() => store.save('meta', update({ set: new Map([['a', '2']]), ...meta })))
+  const hset = scripted.filter((args) => name(args) === 'hset')
+  t.same(hset.map((args) => args.filter((_, i) => i >= 2 && i % 2 === 0)), [['createdAt', 'lastAccessAt', 'expiresAt', 'd:a']])
+  t.match(await store.load('meta'), { user: 'ada', device: { userAgent: 'Firefox' }, maxAge: 60_000 })
+})
+
 t.test('a save that deletes a key checks whether any data is left', async (t) => {
   const { scripted } = await commandsOf(() => store.save('touched', update({ delete: ['b'] })))
   t.same(scripted.map(name), ['exists', 'hmget', 'hset', 'hdel', 'hlen', 'hmget', 'pexpire'])

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { MemoryStore, SessionStoreUnavailableError, type SessionStore } from '../lib/index.ts'
-import { build, sessionCookie } from './fixtures/app.ts'
+import { build, sessionCookie, signedCookie } from './fixtures/app.ts'
 
 /** A real MemoryStore whose methods can be made to fail, as a store does when its server is down. */
 function breakable (): { store: SessionStore, memory: MemoryStore, down: Set<string> } {
@@ -127,4 +127,18 @@ t.test('a store that rejects with something other than an Error still gives FST_
   const response = await app.inject({ method: 'POST', url: '/set' })
   t.equal(response.statusCode, 503)
   t.equal(response.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+})
+
+t.test("onStoreError 'fail': an expired session whose removal fails answers 503, and the cookie is still deleted", async (t) => {
+  // A store that still holds a session past its expiry (its own TTL is longer), and cannot remove it now.
+  const store: SessionStore = {
+    load: async () => ({ data: new Map([['user', '"ada"']]), createdAt: 1, lastAccessAt: 1, expiresAt: 2 }),
+    save: async () => true,
+    destroy: async () => { throw new Error('destroy failed') }
+  }
+  const app = await build({ store }, routes)
+  t.teardown(() => app.close())
+  const response = await app.inject({ url: '/read', headers: { cookie: await signedCookie() } })
+  t.equal(response.statusCode, 503)
+  t.equal(sessionCookie(response)?.value, '', 'the browser forgets the expired cookie')
 })

@@ -1,8 +1,8 @@
 import Fastify, { type FastifyRequest } from 'fastify'
 import { expectAssignable, expectError, expectType } from 'tsd'
 import session, {
-  CookieStore, MemoryStore, RedisStore, Session, SessionNotLoadedError, SessionStoreUnavailableError,
-  type SessionRecord, type SessionStore, type SessionUpdate
+  CookieStore, MemoryStore, RedisStore, Session, SessionNotLoadedError, SessionStoreUnavailableError, SessionUnsupportedError,
+  type SessionInfo, type SessionRecord, type SessionStore, type SessionUpdate
 } from 'fastify-lazy-session'
 import { storeConformanceSuite, type ConformanceCase } from 'fastify-lazy-session/conformance'
 
@@ -81,3 +81,22 @@ expectAssignable<SessionStore>(new RedisStore({ url: 'redis://127.0.0.1:6380' })
 
 declare const request: FastifyRequest
 expectType<Session>(request.session)
+
+// Sessions of a user
+await app.register(session, {
+  secret: 'a-secret-that-is-at-least-32-chars-long',
+  userKey: 'userId',
+  maxSessionsPerUser: 5,
+  device: (req) => ({ ip: req.ip, userAgent: req.headers['user-agent'], label: 'web' })
+})
+expectError(app.register(session, { secret: 'a-secret-that-is-at-least-32-chars-long', device: 'yes' }))
+expectError(app.register(session, { secret: 'a-secret-that-is-at-least-32-chars-long', userKey: 1 }))
+expectType<Promise<SessionInfo[]>>(app.sessions.list('u1'))
+expectType<Promise<SessionInfo[]>>(app.sessions.list(42))
+expectType<Promise<boolean>>(app.sessions.revoke('u1', 'handle'))
+expectType<Promise<number>>(app.sessions.revokeAll('u1', { except: 'handle' }))
+expectType<Promise<number>>(app.sessions.revokeAll('u1'))
+expectError(app.sessions.revokeAll('u1', 'handle'))
+expectType<string | null>(request.session.handle)
+expectError(request.session.handle = 'x')
+expectType<'FST_SESSION_UNSUPPORTED'>(new SessionUnsupportedError('x').code)

@@ -1,3 +1,4 @@
+/// <reference path="../sodium-native.d.ts" />
 import { createDecipheriv, createSecretKey, hkdfSync, randomFillSync, type KeyObject } from 'node:crypto'
 import sodium from 'sodium-native'
 import { InvalidOptionError, SessionStoreUnavailableError } from '../errors.ts'

@@ -255,7 +255,8 @@ export class MemoryStore implements SessionStore {
   }
 
   #live (id: string): Entry | null {
-    const entry = this.#probation.map.get(id) ?? this.#protected.map.get(id)
+    // Sessions in use are in protected: looked up first.
+    const entry = this.#protected.map.get(id) ?? this.#probation.map.get(id)
     if (entry === undefined) return null
     if (entry.deadline <= Date.now()) {
       this.#remove(id, entry)

@@ -26,8 +26,9 @@ interface RedisStoreCommonOptions {
   timeout?: number
   /**
    * Saves, destroys and revocations resolve only once `replicas` replicas confirmed the write (`WAIT replicas timeout`,
-   * sent with the write in one round trip); fewer within `timeout` ms reject with `FST_SESSION_STORE_UNAVAILABLE`
-   * (the write stays on the master). With a Cluster, the WAIT goes to the master of each key's slot.
+   * sent with the write in one round trip, on connections of the store's own); fewer within `timeout` ms reject with
+   * `FST_SESSION_STORE_UNAVAILABLE` (the write stays on the master). With a Cluster, the WAIT goes to the master of
+   * each key's slot.
    * @default undefined (no waiting: replication is asynchronous, a failover can lose the last writes)
    */
   durability?: RedisStoreDurability
@@ -42,6 +43,13 @@ export interface RedisStoreDurability {
    * @default the store's `timeout`
    */
   timeout?: number
+  /**
+   * Connections the store opens (`client.duplicate()`) for waiting writes, each holding one write until its WAIT
+   * answers: `WAIT` blocks the connection it is sent on, so on the shared client every load would queue behind it
+   * (and while replicas are missing, nothing would load at all). Closed by `close()`.
+   * @default 8
+   */
+  connections?: number
 }
 
 export interface RedisStoreClientOptions extends RedisStoreCommonOptions {
@@ -65,7 +73,7 @@ export interface RedisStoreUrlOptions extends RedisStoreCommonOptions {
 
 export type RedisStoreOptions = RedisStoreClientOptions | RedisStoreUrlOptions
 
-const DEFAULTS = { prefix: 'sess:', gcTtl: 86400, timeout: 1000 } as const
+const DEFAULTS = { prefix: 'sess:', gcTtl: 86400, timeout: 1000, connections: 8 } as const
 
 // Largest delay setTimeout honours; a larger one would fire at once.
 const MAX_TIMEOUT = 2 ** 31 - 1
@@ -86,7 +94,7 @@ return cjson.encode(fields)`
 
 // KEYS[1] session hash. ARGV[1]: a JSON array of strings: create, replace, ttl ms, createdAt, lastAccessAt,
 // expiresAt ('' = none), number of set pairs n, n × (key, value), keys to delete. ARGV[2]: a JSON object of the
-// meta fields that change (absent = unchanged, '' = none): h handle, a maxAge, d device, u user and i its index
+// meta fields to store (absent = unchanged, '' = none; a value equal to the stored one is not rewritten): h handle, a maxAge, d device, u user and i its index
 // key; x '1' when the index lives on this node (single node: kept here, atomically; Cluster: the caller does it).
 // Returns {status, index to unlink from, index to link to, handle}: status 0 when an existing session is gone
 // (nothing written) or this save left it without data (removed); the indexes are '' unless x is not '1'.
@@ -101,6 +109,7 @@ if replace then redis.call('DEL', key) end
 local fields = {'createdAt', a[4], 'lastAccessAt', a[5], 'expiresAt', a[6]}
 local drop = {}
 local function meta (name, new, prev)
+  if new == prev and not replace then return end
   if new == nil then
     if not replace or not prev then return end
     new = prev
@@ -249,11 +258,15 @@ export class RedisStore implements SessionStore {
   #owned: boolean
   #key: (id: string) => string
   #gcTtlMs: number
-  #timeout: number
   /** one node: the index is kept inside the session scripts */
   #inline: boolean
   #replicas: number
   #waitMs: number
+  /** connections for waiting writes: at most `#poolSize`, idle ones in `#idle`, writes waiting for one in `#queued` */
+  #poolSize = 0
+  #pool: RedisStoreClient[] = []
+  #idle: RedisStoreClient[] = []
+  #queued: Array<(connection: RedisStoreClient) => void> = []
   #reads: DeadlineQueue
   /** writes wait for replicas too: a longer deadline when `durability` is set */
   #writes: DeadlineQueue
@@ -292,18 +305,21 @@ export class RedisStore implements SessionStore {
       if (durability === null || typeof durability !== 'object') {
         throw new InvalidOptionError('RedisStore `durability` must be an object { replicas, timeout }')
       }
-      const { replicas, timeout: waitMs = timeout } = durability
+      const { replicas, timeout: waitMs = Math.ceil(timeout), connections = DEFAULTS.connections } = durability
       if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 1) {
         throw new InvalidOptionError(`RedisStore \`durability.replicas\` must be a whole number ≥ 1, got ${String(replicas)}`)
       }
       if (typeof waitMs !== 'number' || !Number.isSafeInteger(waitMs) || waitMs < 1 || timeout + waitMs > MAX_TIMEOUT) {
         throw new InvalidOptionError(`RedisStore \`durability.timeout\` must be a whole positive number of milliseconds (WAIT 0 would wait forever), got ${String(waitMs)}`)
       }
+      if (typeof connections !== 'number' || !Number.isSafeInteger(connections) || connections < 1) {
+        throw new InvalidOptionError(`RedisStore \`durability.connections\` must be a whole number ≥ 1, got ${String(connections)}`)
+      }
       this.#replicas = replicas
       this.#waitMs = waitMs
+      this.#poolSize = connections
     }
     this.#gcTtlMs = Math.ceil(gcTtl * 1000)
-    this.#timeout = timeout
     this.#reads = new DeadlineQueue(timeout)
     this.#writes = this.#replicas === 0 ? this.#reads : new DeadlineQueue(timeout + this.#waitMs)
     this.#owned = client === undefined
@@ -318,8 +334,7 @@ export class RedisStore implements SessionStore {
     }
     this.#inline = !(this.#client as { isCluster?: boolean }).isCluster
     this.#commands = this.#client as unknown as Commands
-    // Not `readOnly`: with Cluster `scaleReads`, a replica could still return a session that was just destroyed.
-    for (const [name, lua] of Object.entries(COMMANDS)) this.#client.defineCommand(name, { lua, numberOfKeys: 1 })
+    defineCommands(this.#client)
   }
 
   async load (id: string): Promise<SessionRecord | null> {
@@ -461,10 +476,12 @@ export class RedisStore implements SessionStore {
     return this.#key('user:' + user)
   }
 
-  /** Quits the connection the store opened from `url`; a `client` you passed stays open. */
+  /** Closes the connections the store opened (from `url`, and for `durability`); a `client` you passed stays open. */
   async close (): Promise<void> {
-    if (!this.#owned || this.#closed) return
+    if (this.#closed) return
     this.#closed = true
+    for (const connection of this.#pool) connection.disconnect()
+    if (!this.#owned) return
     try {
       await this.#read(this.#client.quit(), 'close', '', '')
     } catch {
@@ -480,25 +497,57 @@ export class RedisStore implements SessionStore {
   /** A write; with `durability`, sent in one pipeline with `WAIT` (on a Cluster: to the master of the key's slot). */
   #write<T> (command: (target: Commands) => Promise<T>, operation: string, id: string, key: string): Promise<T> {
     if (this.#replicas === 0) return this.#bounded(this.#writes, command(this.#commands), operation, id, key)
-    const pipeline = this.#client.pipeline()
-    command(pipeline as unknown as Commands)
-    pipeline.wait(this.#replicas, this.#waitMs)
-    const pending = pipeline.exec().then((results) => {
-      const [[error, value], [waitError, acknowledged]] = results as [[Error | null, T], [Error | null, number]]
-      if (error !== null) throw error
-      if (waitError !== null) throw waitError
-      if (acknowledged < this.#replicas) {
-        throw new Error(`${acknowledged} of ${this.#replicas} replicas acknowledged the write within ${this.#waitMs} ms`)
+    let expired = false
+    const pending = this.#acquire().then(async (connection) => {
+      try {
+        // Timed out while every connection was busy: the caller was told it failed, so it must not happen later.
+        if (expired) throw new Error('timed out waiting for a connection')
+        const pipeline = connection.pipeline()
+        command(pipeline as unknown as Commands)
+        pipeline.wait(this.#replicas, this.#waitMs)
+        const [[error, value], [waitError, acknowledged]] = await pipeline.exec() as [[Error | null, T], [Error | null, number]]
+        if (error !== null) throw error
+        if (waitError !== null) throw waitError
+        if (acknowledged < this.#replicas) {
+          throw new Error(`${acknowledged} of ${this.#replicas} replicas acknowledged the write within ${this.#waitMs} ms`)
+        }
+        return value
+      } finally {
+        this.#release(connection)
       }
-      return value
     })
-    return this.#bounded(this.#writes, pending, operation, id, key)
+    return this.#bounded(this.#writes, pending, operation, id, key, () => { expired = true })
+  }
+
+  /** A connection for one waiting write: an idle one, a new one while fewer than `connections` are open, or the next one released. */
+  #acquire (): Promise<RedisStoreClient> {
+    if (this.#closed) return Promise.reject(new Error('the store is closed'))
+    const idle = this.#idle.pop()
+    if (idle !== undefined) return Promise.resolve(idle)
+    if (this.#pool.length < this.#poolSize) {
+      const connection = (this.#client as { duplicate (): RedisStoreClient }).duplicate()
+      // (the union's `on` overloads do not unify; every client has this one)
+      ;(connection as Redis).on('error', noop)
+      defineCommands(connection)
+      this.#pool.push(connection)
+      return Promise.resolve(connection)
+    }
+    return new Promise((resolve) => this.#queued.push(resolve))
+  }
+
+  #release (connection: RedisStoreClient): void {
+    const next = this.#queued.shift()
+    if (next === undefined) this.#idle.push(connection)
+    else next(connection)
   }
 
   /** Settles with `pending`, or rejects after the queue's timeout; errors never carry the session ID or key. */
-  #bounded<T> (queue: DeadlineQueue, pending: Promise<T>, operation: string, id: string, key: string): Promise<T> {
+  #bounded<T> (queue: DeadlineQueue, pending: Promise<T>, operation: string, id: string, key: string, onExpire: () => void = noop): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const deadline = queue.watch(operation, reject)
+      const deadline = queue.watch(operation, (error) => {
+        onExpire()
+        reject(error)
+      })
       pending.then((value) => {
         queue.settle(deadline)
         resolve(value)
@@ -599,6 +648,11 @@ function decodeText (text: string): string {
 
 function redact (text: string, secret: string, label: string): string {
   return secret === '' ? text : text.replaceAll(secret, label)
+}
+
+/** Defines the store's scripts on a client. Not `readOnly`: with Cluster `scaleReads`, a replica could still return a session that was just destroyed. */
+function defineCommands (client: RedisStoreClient): void {
+  for (const [name, lua] of Object.entries(COMMANDS)) client.defineCommand(name, { lua, numberOfKeys: 1 })
 }
 
 /** A stored device, keeping only the fields a `SessionDevice` has; `null` when the JSON is not an object. */
