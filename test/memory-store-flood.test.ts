@@ -28,7 +28,7 @@ t.test('a flood of anonymous sessions does not log anyone out (finding 4): 3,000
   t.teardown(() => app.close())
   const users: string[] = []
   for (let i = 0; i < 30; i++) {
-    const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/login', payload: { user: `user-${i}` } }))?.header as string
+    const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/login', payload: { user: `user-${i}` } }), 'session')?.header as string
     t.equal((await app.inject({ url: '/me', headers: { cookie } })).json().userId, `user-${i}`)
     users.push(cookie)
   }
