@@ -10,12 +10,16 @@ const NAME = 'sid'
 const handle = (id: string): string => handleOf(storeKeyOf(id))
 
 /** The app of the lifecycle test, which keeps each request and the ID its session had when the response went out. */
-async function lifecycleApp (t: Test, store: SessionStore | CookieStore): Promise<{ app: FastifyInstance, last: () => { request: FastifyRequest, id: string | null } }> {
+async function lifecycleApp (t: Test, store: SessionStore | CookieStore): Promise<{ app: FastifyInstance, last: () => { request: FastifyRequest, id: string | null, handle: string | null } }> {
   let lastRequest: FastifyRequest | null = null
   let lastId: string | null = null
+  let lastHandle: string | null = null
   const app = await build({ store, idleTimeout: 10.5, cookie: { name: NAME } }, (app) => {
-    app.addHook('onRequest', async (request) => { lastRequest = request; lastId = null })
-    app.addHook('onResponse', async (request) => { lastId = request.sessionLoaded ? request.session.id : null })
+    app.addHook('onRequest', async (request) => { lastRequest = request; lastId = null; lastHandle = null })
+    app.addHook('onResponse', async (request) => {
+      lastId = request.sessionLoaded ? request.session.id : null
+      lastHandle = request.sessionLoaded ? request.session.handle : null
+    })
     app.get('/write', async (request) => {
       const session = await request.loadSession()
       session.set('n', (session.get('n') as number | undefined ?? 0) + 1)
@@ -27,7 +31,7 @@ async function lifecycleApp (t: Test, store: SessionStore | CookieStore): Promis
     app.get('/empty', async (request) => { (await request.loadSession()).delete('n'); return 'ok' })
   })
   t.teardown(() => app.close())
-  return { app, last: () => ({ request: lastRequest as unknown as FastifyRequest, id: lastId }) }
+  return { app, last: () => ({ request: lastRequest as unknown as FastifyRequest, id: lastId, handle: lastHandle }) }
 }
 
 /**
@@ -47,8 +51,9 @@ async function lifecycle (t: Test, kind: 'MemoryStore' | 'CookieStore' | 'RedisS
     const response = await app.inject({ url, headers: cookie === undefined ? {} : { cookie: `${NAME}=${cookie}` } })
     t.equal(response.statusCode, 200, url)
     const published = events.take()
-    const { request, id } = last()
+    const { request, id, handle: shown } = last()
     if (id !== null) ids.push(id)
+    t.equal(shown, id === null ? null : handle(id), 'events name a session by the handle session.handle shows')
     const set = sessionCookie(response, NAME)?.value
     if (set !== undefined && set !== '') cookies.push(set)
     for (const { channel, message } of published) {
