@@ -24,10 +24,9 @@ export function privateCacheControl (value: string): string {
   return ['private', ...directives.filter((_, i) => names[i] !== 'public' && names[i] !== 's-maxage' && names[i] !== 'private')].join(', ')
 }
 
-/** Same device information (what `device` records), field by field. */
-function sameDevice (a: SessionDevice | null | undefined, b: SessionDevice | null | undefined): boolean {
-  if (a == null || b == null) return a == null && b == null
-  return a.ip === b.ip && a.userAgent === b.userAgent && a.label === b.label
+/** Whether the stored device information is the same as this request's, field by field. */
+function sameDevice (device: SessionDevice, stored: SessionDevice | null): boolean {
+  return stored !== null && device.ip === stored.ip && device.userAgent === stored.userAgent && device.label === stored.label
 }
 
 const NO_VALUES: readonly string[] = Object.freeze([])
@@ -154,9 +153,10 @@ export class RequestSession implements SessionControl {
   session: Session | null = null
   /** the store key (hash of the ID) the store holds this session under, or `null` */
   #storeKey: string | null = null
-  /** the last ID whose store key and handle were computed, and them: computed once per request */
+  /** the last ID whose store key was computed, and that key: hashed once per request */
   #keyId: string | null = null
   #key = ''
+  /** the handle of `#key`, computed when first asked for (`''` until then) */
   #handle = ''
   /** the next save creates the session under `session.id` (new or regenerated) */
   #create = false
@@ -200,19 +200,24 @@ export class RequestSession implements SessionControl {
   /** The opaque handle of the session (what logs, events and `app.sessions` name it by), or `null` before it is stored. */
   get handle (): string | null {
     const id = this.session?.id ?? null
-    if (id === null) return null
-    this.#keyOf(id)
-    return this.#handle
+    return id === null ? null : this.#handleOf(id)
   }
 
-  /** The store key of `id`; the hashes are computed once per ID. */
+  /** The store key of `id`, hashed once per ID. */
   #keyOf (id: string): string {
     if (this.#keyId !== id) {
       this.#keyId = id
       this.#key = storeKeyOf(id)
-      this.#handle = handleOf(this.#key)
+      this.#handle = ''
     }
     return this.#key
+  }
+
+  /** The handle of `id`, hashed once per ID and only when something needs it (a save, a log line, `session.handle`). */
+  #handleOf (id: string): string {
+    const key = this.#keyOf(id)
+    if (this.#handle === '') this.#handle = handleOf(key)
+    return this.#handle
   }
 
   async #load (): Promise<Session> {
@@ -257,30 +262,30 @@ export class RequestSession implements SessionControl {
         this.#loadFailure = storeFailure('load', error)
         return this.#fresh('new', now)
       }
-      if (record === null) return this.#rejected('not-found', now, this.#handle)
+      if (record === null) return this.#rejected('not-found', now, this.#handleOf(id))
     }
     const loaded = record as SessionRecord
     if (runtime.expired(loaded, now)) {
       this.#expiredKey = cookieStore === null ? key : null
-      return this.#rejected('expired', now, this.#handle)
+      return this.#rejected('expired', now, this.#handleOf(id))
     }
     const user = loaded.user ?? null
     if (user !== null && cookieStore !== null) {
       let revoked: boolean
       try {
-        revoked = await this.#traced('revoked', key, () => cookieStore.revoked(user, this.#handle, loaded.lastAccessAt))
+        revoked = await this.#traced('revoked', key, () => cookieStore.revoked(user, this.#handleOf(id), loaded.lastAccessAt))
       } catch (error) {
         this.#storeFailed('load', error)
         this.#loadFailure = storeFailure('load', error)
         return this.#fresh('new', now)
       }
-      if (revoked) return this.#rejected('revoked', now, this.#handle)
-      this.#opened = { user, handle: this.#handle, sealedAt: loaded.lastAccessAt }
+      if (revoked) return this.#rejected('revoked', now, this.#handleOf(id))
+      this.#opened = { user, handle: this.#handleOf(id), sealedAt: loaded.lastAccessAt }
     }
     this.#storeKey = key
     this.#user = user
     this.#device = loaded.device ?? null
-    this.#publish(loadedChannel, this.#handle)
+    this.#publish(loadedChannel, id)
     this.session = internals.create(this, runtime.options.serializer, id, loaded, 'loaded')
     return this.session
   }
@@ -302,7 +307,7 @@ export class RequestSession implements SessionControl {
     const failure = storeFailure(action, error)
     if (this.#runtime.options.onStoreError === 'fail') throw failure
     // The session the failed call was about, the last one keyed (a load fails before `this.handle` exists).
-    this.#request.log.warn({ err: failure, handle: this.#handle }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
+    this.#request.log.warn({ err: failure, handle: this.#handleOf(this.#keyId as string) }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
     this.#detached = true
   }
 
@@ -328,13 +333,13 @@ export class RequestSession implements SessionControl {
   /** A store call about the session under `key`, inside the `fastify-lazy-session:store` tracing channel when someone listens. */
   #traced<T> (operation: StoreOperation, key: string, call: () => Promise<T>): Promise<T> {
     if (!storeChannel.hasSubscribers) return call()
-    const handle = key === this.#key ? this.#handle : handleOf(key)
+    const handle = key === this.#key ? this.#handleOf(this.#keyId as string) : handleOf(key)
     return traceStore({ operation, request: this.#request, handle, store: this.#runtime.storeName }, call)
   }
 
-  /** Publishes a lifecycle event of the session `handle` when someone listens. */
-  #publish (channel: typeof savedChannel, handle: string): void {
-    if (channel.hasSubscribers) channel.publish(sessionEvent(this.#request, this.#runtime.storeName, handle))
+  /** Publishes a lifecycle event of the session `id` when someone listens (its handle is hashed only then). */
+  #publish (channel: typeof savedChannel, id: string): void {
+    if (channel.hasSubscribers) channel.publish(sessionEvent(this.#request, this.#runtime.storeName, this.#handleOf(id)))
   }
 
   /**
@@ -362,7 +367,7 @@ export class RequestSession implements SessionControl {
     return this.#serial(async () => {
       const session = this.session as Session
       if (this.#skipped || this.#gone || (session.id === null && this.#loadFailure === null)) return
-      const oldHandle = this.handle
+      const oldId = session.id
       let removed: boolean
       try {
         removed = await this.#removeStored('regenerate')
@@ -376,10 +381,12 @@ export class RequestSession implements SessionControl {
         this.#goneMeanwhile()
         return
       }
-      internals.setId(session, generateId())
+      const newId = generateId()
+      internals.setId(session, newId)
       this.#create = true
-      if (regeneratedChannel.hasSubscribers && oldHandle !== null) {
-        const newHandle = this.handle as string
+      if (regeneratedChannel.hasSubscribers && oldId !== null) {
+        const oldHandle = this.#handleOf(oldId)
+        const newHandle = this.#handleOf(newId)
         regeneratedChannel.publish({ request: this.#request, handle: newHandle, oldHandle, newHandle, store: this.#runtime.storeName })
       }
     })
@@ -389,10 +396,10 @@ export class RequestSession implements SessionControl {
     return this.#serial(async () => {
       const session = this.session as Session
       if (this.#skipped || this.#gone) return
-      const handle = this.handle
+      const id = session.id
       try {
         await this.#removeStored('destroy')
-        if (handle !== null) this.#publish(destroyedChannel, handle)
+        if (id !== null) this.#publish(destroyedChannel, id)
       } finally {
         // The deletion cookie goes out even when the store failed: the browser at least forgets the session.
         if (this.#incoming || session.id !== null) this.#cookie = 'clear'
@@ -462,10 +469,10 @@ export class RequestSession implements SessionControl {
     // removes a session that the save leaves without data and resolves false (#write then clears the cookie).
     if (empty && (runtime.store === null || changes?.replace === true)) {
       return async () => {
-        const handle = this.handle as string
+        const id = session.id as string
         try {
           await this.#removeStored('destroy')
-          this.#publish(destroyedChannel, handle)
+          this.#publish(destroyedChannel, id)
         } finally {
           this.#cookie = 'clear'
           this.#reset()
@@ -532,7 +539,7 @@ export class RequestSession implements SessionControl {
     if (runtime.cookieStore === null) {
       const store = runtime.store as SessionStore
       const ttl = runtime.ttl(createdAt, now, expiresAt, now)
-      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handle }
+      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handleOf(id) }
       if (user !== undefined) update.user = user
       if (device !== undefined) update.device = device
       const saved = await this.#storeCall('save', 'save', key, () => store.save(key, update))
@@ -540,7 +547,7 @@ export class RequestSession implements SessionControl {
       if (!saved) {
         if (internals.isEmpty(session)) {
           // This save deleted the last keys: the store removed the session, and the browser forgets it.
-          this.#publish(destroyedChannel, this.#handle)
+          this.#publish(destroyedChannel, id)
           this.#cookie = 'clear'
           this.#reset()
         } else {
@@ -567,8 +574,8 @@ export class RequestSession implements SessionControl {
     } else if (create) {
       this.#cookie = 'set'
     }
-    if (created) this.#publish(createdChannel, this.#handle)
-    this.#publish(savedChannel, this.#handle)
+    if (created) this.#publish(createdChannel, id)
+    this.#publish(savedChannel, id)
     if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) {
       try {
         await this.#enforceCap(user)
@@ -587,7 +594,7 @@ export class RequestSession implements SessionControl {
   async #enforceCap (user: string): Promise<void> {
     const store = this.#runtime.store as Required<Pick<SessionStore, 'list' | 'revoke'>>
     const max = this.#runtime.options.maxSessionsPerUser
-    const own = this.#handle
+    const own = this.handle
     const request = this.#request
     const name = this.#runtime.storeName
     let sessions: SessionInfo[]

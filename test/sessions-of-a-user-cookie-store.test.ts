@@ -102,3 +102,24 @@ t.test('CookieStore with revocations in Redis, Redis paused: revokeAll rejects, 
   // it had not happened in time, and an app that retries does no harm.
   t.equal((await me(ada.cookie)).body.reason, 'revoked')
 })
+
+for (const onStoreError of ['fail', 'fresh'] as const) {
+  t.test(`CookieStore with revocations in Redis (onStoreError '${onStoreError}'): Redis fails between load and re-seal — no unchecked cookie`, ownServer, async (t) => {
+    const server = await startRedis(t)
+    const client = connect(t, server, { maxRetriesPerRequest: null })
+    const store = new CookieStore({ revocations: { client, prefix: uniquePrefix(), timeout: 300 } })
+    const { app, login } = await userApp(t, { store, onStoreError }, (app) => {
+      app.post('/write-after-outage', async (request) => {
+        const session = await request.loadSession()
+        server.pause()
+        session.set('visits', 1)
+        return 'ok'
+      })
+    })
+    t.teardown(server.resume)
+    const ada = await login('ada')
+    const response = await app.inject({ method: 'POST', url: '/write-after-outage', headers: { cookie: ada.cookie } })
+    t.equal(response.statusCode, onStoreError === 'fail' ? 503 : 200)
+    t.equal(response.headers['set-cookie'], undefined, 'the cookie is not re-sealed without the revocation check')
+  })
+}

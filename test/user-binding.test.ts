@@ -39,6 +39,14 @@ function routes (app: FastifyInstance): void {
     session.set('other', 1)
     return 'ok'
   })
+  app.post('/replace', async (request) => {
+    const session = await request.loadSession()
+    const userId = session.get('userId')
+    session.clear()
+    session.set('userId', userId)
+    session.set('other', 2)
+    return 'ok'
+  })
   app.post('/regenerate', async (request) => {
     await (await request.loadSession()).regenerate()
     return 'ok'
@@ -66,6 +74,9 @@ t.test('the binding a save carries follows the userKey', async (t) => {
     ['/set', { userId: 42 }, NO_SAVE, 'the same number again is no change'],
     ['/set', { userId: { id: 7 } }, null, 'a value that is neither a string nor a finite number binds no user'],
     ['/set', { userId: 'carol' }, 'carol', 'a string binds again'],
+    ['/replace', undefined, undefined, 'clear() and the same user again: the binding is unchanged'],
+    ['/set', { userId: '' }, null, 'an empty string is no user'],
+    ['/set', { userId: 'carol' }, 'carol', 'bound again'],
     ['/clear-and-set', undefined, null, 'clear() drops the key: unbound']
   ]
   for (const [url, payload, user, name] of steps) {
