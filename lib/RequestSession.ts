@@ -1,5 +1,9 @@
 import { parseCookie, stringifySetCookie, type SetCookie } from 'cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  createdChannel, destroyedChannel, loadedChannel, refusedChannel, regeneratedChannel, revokedChannel, savedChannel, sessionEvent,
+  storeChannel, storeName, traced, traceStore, type RefusedReason, type StoreOperation
+} from './channels.ts'
 import { SessionStoreUnavailableError, SessionTooLargeError } from './errors.ts'
 import type { SessionMigration } from './migrate.ts'
 import type { NormalizedOptions } from './options.ts'
@@ -46,6 +50,8 @@ export class SessionRuntime {
   /** the server-side store, or `null` with a CookieStore */
   readonly store: SessionStore | null
   readonly cookieStore: CookieStore | null
+  /** what events and traces call the store */
+  readonly storeName: string
   /** the app's @fastify/cookie parser (its parse options) when registered, else `cookie`'s, the one @fastify/cookie wraps */
   readonly parseCookie: (header: string) => Record<string, string | undefined>
 
@@ -55,6 +61,7 @@ export class SessionRuntime {
     // The app's own @fastify/cookie (its parseOptions) when it registered one before this plugin.
     const registered = (fastify as { parseCookie?: (header: string) => Record<string, string | undefined> }).parseCookie
     this.parseCookie = registered ?? parseCookie
+    this.storeName = storeName(options.store)
     if (options.store instanceof CookieStore) {
       this.cookieStore = options.store
       this.cookieStore.useSecrets(options.secrets, options.cookie.name)
@@ -259,35 +266,37 @@ export class RequestSession implements SessionControl {
     const key = this.#keyOf(id)
     if (cookieStore === null) {
       try {
-        record = await (runtime.store as SessionStore).load(key)
+        const store = runtime.store as SessionStore
+        record = await this.#traced('load', key, () => store.load(key))
       } catch (error) {
         this.#storeFailed('load', error)
         this.#loadFailure = storeFailure('load', error)
         return this.#fresh('new', now)
       }
-      if (record === null) return this.#rejected('not-found', now)
+      if (record === null) return this.#rejected('not-found', now, this.#handleOf(id))
     }
     const loaded = record as SessionRecord
     if (runtime.expired(loaded, now)) {
       this.#expiredKey = cookieStore === null ? key : null
-      return this.#rejected('expired', now)
+      return this.#rejected('expired', now, this.#handleOf(id))
     }
     const user = loaded.user ?? null
     if (user !== null && cookieStore !== null) {
       let revoked: boolean
       try {
-        revoked = await cookieStore.revoked(user, this.#handleOf(id), loaded.lastAccessAt)
+        revoked = await this.#traced('revoked', key, () => cookieStore.revoked(user, this.#handleOf(id), loaded.lastAccessAt))
       } catch (error) {
         this.#storeFailed('load', error)
         this.#loadFailure = storeFailure('load', error)
         return this.#fresh('new', now)
       }
-      if (revoked) return this.#rejected('revoked', now)
+      if (revoked) return this.#rejected('revoked', now, this.#handleOf(id))
       this.#opened = { user, handle: this.#handleOf(id), sealedAt: loaded.lastAccessAt }
     }
     this.#storeKey = key
     this.#user = user
     this.#device = loaded.device ?? null
+    this.#publish(loadedChannel, id)
     this.session = internals.create(this, runtime.options.serializer, id, loaded, 'loaded')
     return this.session
   }
@@ -320,8 +329,9 @@ export class RequestSession implements SessionControl {
   }
 
   /** Bad client input is never an error: a fresh session, and a debug line without the cookie or ID. */
-  #rejected (reason: SessionReason, now: number): Session {
-    this.#request.log.debug({ reason }, 'fastify-lazy-session: session cookie refused, starting a new session')
+  #rejected (reason: RefusedReason, now: number, handle: string | null = null): Session {
+    this.#request.log.debug({ reason, handle: handle ?? undefined }, 'fastify-lazy-session: session cookie refused, starting a new session')
+    if (refusedChannel.hasSubscribers) refusedChannel.publish({ request: this.#request, handle, store: this.#runtime.storeName, reason })
     return this.#fresh(reason, now)
   }
 
@@ -329,7 +339,8 @@ export class RequestSession implements SessionControl {
   #storeFailed (action: string, error: unknown): void {
     const failure = storeFailure(action, error)
     if (this.#runtime.options.onStoreError === 'fail') throw failure
-    this.#request.log.warn({ err: failure, handle: this.handle }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
+    // The session the failed call was about, the last one keyed (a load fails before `this.handle` exists).
+    this.#request.log.warn({ err: failure, handle: this.#handleOf(this.#keyId as string) }, `fastify-lazy-session: store ${action} failed; this request's session is not stored`)
     this.#detached = true
   }
 
@@ -343,13 +354,25 @@ export class RequestSession implements SessionControl {
   }
 
   /** Calls the store; a failure throws FST_SESSION_STORE_UNAVAILABLE, or under 'fresh' detaches the session. */
-  async #storeCall<T> (action: string, call: () => Promise<T>): Promise<T | undefined> {
+  async #storeCall<T> (action: string, operation: StoreOperation, key: string, call: () => Promise<T>): Promise<T | undefined> {
     try {
-      return await call()
+      return await this.#traced(operation, key, call)
     } catch (error) {
       this.#storeFailed(action, error)
       return undefined
     }
+  }
+
+  /** A store call about the session under `key`, inside the `fastify-lazy-session:store` tracing channel when someone listens. */
+  #traced<T> (operation: StoreOperation, key: string, call: () => Promise<T>): Promise<T> {
+    if (!storeChannel.hasSubscribers) return call()
+    const handle = key === this.#key ? this.#handleOf(this.#keyId as string) : handleOf(key)
+    return traceStore({ operation, request: this.#request, handle, store: this.#runtime.storeName }, call)
+  }
+
+  /** Publishes a lifecycle event of the session `id` when someone listens (its handle is hashed only then). */
+  #publish (channel: typeof savedChannel, id: string): void {
+    if (channel.hasSubscribers) channel.publish(sessionEvent(this.#request, this.#runtime.storeName, this.#handleOf(id)))
   }
 
   /**
@@ -363,7 +386,7 @@ export class RequestSession implements SessionControl {
     if (key === null || store === null) return true
     let removed: boolean
     try {
-      removed = await store.destroy(key)
+      removed = await this.#traced('destroy', key, () => store.destroy(key))
     } catch (error) {
       const failure = storeFailure(action, error)
       this.#request.log.warn({ err: failure, handle: this.handle }, `fastify-lazy-session: store ${action} failed; the session could not be removed`)
@@ -377,6 +400,7 @@ export class RequestSession implements SessionControl {
     return this.#serial(async () => {
       const session = this.session as Session
       if (this.#skipped || this.#gone || (session.id === null && this.#loadFailure === null)) return
+      const oldId = session.id
       let removed: boolean
       try {
         removed = await this.#removeStored('regenerate')
@@ -390,8 +414,14 @@ export class RequestSession implements SessionControl {
         this.#goneMeanwhile()
         return
       }
-      internals.setId(session, generateId())
+      const newId = generateId()
+      internals.setId(session, newId)
       this.#create = true
+      if (regeneratedChannel.hasSubscribers && oldId !== null) {
+        const oldHandle = this.#handleOf(oldId)
+        const newHandle = this.#handleOf(newId)
+        regeneratedChannel.publish({ request: this.#request, handle: newHandle, oldHandle, newHandle, store: this.#runtime.storeName })
+      }
     })
   }
 
@@ -399,8 +429,10 @@ export class RequestSession implements SessionControl {
     return this.#serial(async () => {
       const session = this.session as Session
       if (this.#skipped || this.#gone) return
+      const id = session.id
       try {
         await this.#removeStored('destroy')
+        if (id !== null) this.#publish(destroyedChannel, id)
       } finally {
         // The deletion cookie goes out even when the store failed: the browser at least forgets the session.
         if (this.#incoming || session.id !== null) this.#cookie = 'clear'
@@ -473,8 +505,10 @@ export class RequestSession implements SessionControl {
     // removes a session that the save leaves without data and resolves false (#write then clears the cookie).
     if (empty && (runtime.store === null || changes?.replace === true)) {
       return async () => {
+        const id = session.id as string
         try {
           await this.#removeStored('destroy')
+          this.#publish(destroyedChannel, id)
         } finally {
           this.#cookie = 'clear'
           this.#reset()
@@ -522,6 +556,8 @@ export class RequestSession implements SessionControl {
     const session = this.session as Session
     const runtime = this.#runtime
     const createdAt = session.createdAt
+    /** a new session, not a regenerated one (which has its new ID already) */
+    const created = create && session.id === null
     const key = this.#keyOf(id)
     const user = this.#userChange(create, changes)
     const device = this.#deviceChange(create)
@@ -529,7 +565,7 @@ export class RequestSession implements SessionControl {
       // A revokeAll while this request was in flight: re-sealing would give the cookie a time past the cut-off.
       const { user: opener, handle, sealedAt } = this.#opened
       const cookieStore = runtime.cookieStore
-      const revoked = await this.#storeCall('save', () => cookieStore.revoked(opener, handle, sealedAt))
+      const revoked = await this.#storeCall('save', 'revoked', key, () => cookieStore.revoked(opener, handle, sealedAt))
       if (revoked === undefined) return
       if (revoked) {
         this.#goneMeanwhile()
@@ -544,11 +580,12 @@ export class RequestSession implements SessionControl {
       if (maxAge !== undefined) update.maxAge = maxAge
       if (user !== undefined) update.user = user
       if (device !== undefined) update.device = device
-      const saved = await this.#storeCall('save', () => store.save(key, update))
+      const saved = await this.#storeCall('save', 'save', key, () => store.save(key, update))
       if (saved === undefined) return
       if (!saved) {
         if (internals.isEmpty(session)) {
           // This save deleted the last keys: the store removed the session, and the browser forgets it.
+          this.#publish(destroyedChannel, id)
           this.#cookie = 'clear'
           this.#reset()
         } else {
@@ -575,6 +612,8 @@ export class RequestSession implements SessionControl {
     } else if (create) {
       this.#cookie = 'set'
     }
+    if (created) this.#publish(createdChannel, id)
+    this.#publish(savedChannel, id)
     if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) {
       try {
         await this.#enforceCap(user)
@@ -582,7 +621,8 @@ export class RequestSession implements SessionControl {
         // A cap that could not be enforced: this sign-in does not stand (removed as far as the store lets us).
         this.#detached = true
         this.#cookie = null
-        await (runtime.store as SessionStore).destroy(key).then(ignore, ignore)
+        const store = runtime.store as SessionStore
+        await this.#traced('destroy', key, () => store.destroy(key)).then(ignore, ignore)
         throw error
       }
     }
@@ -593,18 +633,24 @@ export class RequestSession implements SessionControl {
     const store = this.#runtime.store as Required<Pick<SessionStore, 'list' | 'revoke'>>
     const max = this.#runtime.options.maxSessionsPerUser
     const own = this.handle
+    const request = this.#request
+    const name = this.#runtime.storeName
     let sessions: SessionInfo[]
     try {
-      sessions = await store.list(user)
+      sessions = await traced('list', request, name, null, () => store.list(user))
     } catch (error) {
       throw storeFailure('revoke', error)
     }
     const others = sessions.filter((info) => info.handle !== own).sort((a, b) => b.lastAccessAt - a.lastAccessAt)
     for (const info of others.slice(Math.max(0, max - 1))) {
+      let revoked: boolean
       try {
-        await store.revoke(user, info.handle)
+        revoked = await traced('revoke', request, name, info.handle, () => store.revoke(user, info.handle))
       } catch (error) {
         throw storeFailure('revoke', error)
+      }
+      if (revoked && revokedChannel.hasSubscribers) {
+        revokedChannel.publish({ request, handle: info.handle, store: name, reason: 'max-sessions', count: 1, except: null })
       }
     }
   }
@@ -640,7 +686,7 @@ export class RequestSession implements SessionControl {
       const expiredKey = this.#expiredKey
       if (expiredKey !== null) {
         const store = this.#runtime.store as SessionStore
-        await this.#storeCall('destroy', () => store.destroy(expiredKey))
+        await this.#storeCall('destroy', 'destroy', expiredKey, () => store.destroy(expiredKey))
       }
     } catch (error) {
       this.#endFailed(reply)

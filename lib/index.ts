@@ -16,3 +16,7 @@ export type { RevokeAllOptions, UserSessions } from './sessions.ts'
 export type { FastifyLazySessionOptions, SessionCookieOptions, SkipHeader } from './options.ts'
 export type { Serializer, SessionData, SessionDevice, SessionInfo, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
 export { handleOf, storeKeyOf } from './signing.ts'
+export { channels } from './channels.ts'
+export type {
+  RefusedReason, RevokedReason, SessionEvent, SessionRefusedEvent, SessionRegeneratedEvent, SessionRevokedEvent, StoreCallContext, StoreOperation
+} from './channels.ts'

@@ -2,6 +2,7 @@
  * `app.sessions`: every session of a user, listed and revoked through the store's per-user index (option `userKey`).
  * A CookieStore keeps no index: it can only cut off every cookie of a user sealed before now (`revokeAll`).
  */
+import { revokedChannel, storeName, traced } from './channels.ts'
 import { SessionUnsupportedError } from './errors.ts'
 import type { NormalizedOptions } from './options.ts'
 import { storeFailure } from './RequestSession.ts'
@@ -46,9 +47,12 @@ function handleOf (handle: unknown): string {
 /** `app.sessions` for one plugin registration. */
 export class StoreUserSessions implements UserSessions {
   readonly #options: NormalizedOptions
+  /** what events and traces call the store */
+  readonly #store: string
 
   constructor (options: NormalizedOptions) {
     this.#options = options
+    this.#store = storeName(options.store)
   }
 
   /** The store method, or FST_SESSION_UNSUPPORTED when `userKey` is off or the store cannot do it. */
@@ -72,7 +76,7 @@ export class StoreUserSessions implements UserSessions {
     const user = userOf(userId)
     let sessions: SessionInfo[]
     try {
-      sessions = await list(user)
+      sessions = await traced('list', null, this.#store, null, () => list(user))
     } catch (error) {
       throw storeFailure('list', error)
     }
@@ -83,21 +87,31 @@ export class StoreUserSessions implements UserSessions {
     const revoke = this.#method('revoke')
     const user = userOf(userId)
     const target = handleOf(handle)
+    let revoked: boolean
     try {
-      return await revoke(user, target)
+      revoked = await traced('revoke', null, this.#store, target, () => revoke(user, target))
     } catch (error) {
       throw storeFailure('revoke', error)
     }
+    if (revoked && revokedChannel.hasSubscribers) {
+      revokedChannel.publish({ request: null, handle: target, store: this.#store, reason: 'revoke', count: 1, except: null })
+    }
+    return revoked
   }
 
   async revokeAll (userId: string | number, options: RevokeAllOptions = {}): Promise<number> {
     const revokeAll = this.#method('revokeAll')
     const user = userOf(userId)
     const except = options.except === undefined ? undefined : handleOf(options.except)
+    let count: number
     try {
-      return await revokeAll(user, except)
+      count = await traced('revokeAll', null, this.#store, null, () => revokeAll(user, except))
     } catch (error) {
       throw storeFailure('revoke', error)
     }
+    if (revokedChannel.hasSubscribers) {
+      revokedChannel.publish({ request: null, handle: null, store: this.#store, reason: 'revoke-all', count, except: except ?? null })
+    }
+    return count
   }
 }
