@@ -112,7 +112,7 @@ t.test('options({ maxAge }) on a loaded session saves it and sends the cookie, e
   t.equal(sessionCookie(same), undefined, 'setting the same maxAge again changes nothing')
 })
 
-t.test('options({ maxAge }) on a loaded session in rolling mode with lifetime 0: counted from now, not from creation', async (t) => {
+t.test('options({ maxAge }) on a loaded session in rolling mode with lifetime 0: counted from now, not from creation; maxAge 0 makes it a browser session', async (t) => {
   const clock = fakeClock(t)
   const { store, last } = watchedStore()
   const app = await build({ store, rolling: true }, routes)
@@ -123,6 +123,10 @@ t.test('options({ maxAge }) on a loaded session in rolling mode with lifetime 0:
   t.equal(last().maxAge, MONTH * 1000)
   t.equal(maxAgeOf(sessionCookie(response)?.attributes), MONTH, 'the whole month from now, although the session is an hour old')
   t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().expiresAt, Date.now() + MONTH * 1000)
+  const session = await app.inject({ method: 'POST', url: '/remember?maxAge=0', headers: { cookie } })
+  t.equal(last().maxAge, 0)
+  t.ok(sessionCookie(session) !== undefined && maxAgeOf(sessionCookie(session)?.attributes) === null, 'maxAge 0 while rolling: a browser-session cookie')
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().expiresAt, null)
 })
 
 t.test('options({ maxAge: 0 }) makes a browser-session cookie; maxAge: null goes back to the plugin lifetime', async (t) => {
