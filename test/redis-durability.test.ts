@@ -64,7 +64,8 @@ t.test('durability: too few replicas rejects every write with FST_SESSION_STORE_
   await plain.save('kept', session('kept'))
   // The store timeout leaves the connection a second to open: the WAIT's answer comes first.
   const store = durable(t, { client, prefix, timeout: 1000, durability: { replicas: 2, timeout: 200 } })
-  const shortfall = { code: 'FST_SESSION_STORE_UNAVAILABLE', message: /RedisStore (save|destroy|revoke): 1 of 2 replicas acknowledged the write within 200 ms/ }
+  // 1 of 2 as a rule; 0 when a loaded machine delays the one replica's acknowledgement past the 200 ms.
+  const shortfall = { code: 'FST_SESSION_STORE_UNAVAILABLE', message: /RedisStore (save|destroy|revoke): [01] of 2 replicas acknowledged the write within 200 ms/ }
   t.equal((await within(3000, store.load('kept')))?.data.get('value'), 'kept', 'loads never wait')
   await within(3000, t.rejects(store.save('session-s', session('s')), shortfall))
   t.equal(await client.exists(prefix + 'session-s'), 1, 'the write itself stays on the master: the caller cannot count on it')
