@@ -213,8 +213,25 @@ t.test('empty, garbage, huge and foreign values → null, never a throw', async 
 })
 
 t.test('a large junk value reaches the cipher when maxSize allows it, and still fails', async t => {
-  const s = store([SECRET, OLD], { maxSize: 64 * 1024 })
-  t.equal(s.open(randomBytes(30 * 1024).toString('base64url')), null)
+  let decryptions = 0
+  const { CookieStore: Counted } = await t.mockImport<typeof import('../lib/stores/CookieStore.ts')>('../lib/stores/CookieStore.ts', {
+    'sodium-native': {
+      default: {
+        ...sodium,
+        crypto_aead_xchacha20poly1305_ietf_decrypt: (...args: Parameters<typeof sodium.crypto_aead_xchacha20poly1305_ietf_decrypt>) => {
+          decryptions++
+          return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(...args)
+        }
+      }
+    }
+  })
+  const s = new Counted({ maxSize: 64 * 1024 })
+  s.useSecrets([SECRET, OLD])
+  // Random bytes behind the current version byte: only the cipher can tell them from a sealed session.
+  const junk = randomBytes(30 * 1024)
+  junk[0] = 2
+  t.equal(s.open(junk.toString('base64url')), null)
+  t.equal(decryptions, 2, 'the value was decrypted under each secret, and failed authentication')
 })
 
 t.test('a value longer than maxSize is refused before any decryption', async t => {

@@ -59,7 +59,8 @@ t.test('a route that sets its own Cache-Control keeps it', async (t) => {
 
 t.test('emptied: the store entry is removed and a deletion cookie with the same path and domain is sent', async (t) => {
   const { store, calls } = recordingStore()
-  const app = await build({ store, cookie: { path: '/', domain: 'example.com' } }, routes)
+  // A path other than the default: a deletion cookie sent with Path=/ would not delete a cookie set for /app.
+  const app = await build({ store, cookie: { path: '/app', domain: 'example.com' } }, routes)
   t.teardown(() => app.close())
   // With a Domain, no `__Host-` name is allowed: the default name is then `session`.
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set', payload: { a: 1 } }), 'session')?.header as string
@@ -68,8 +69,8 @@ t.test('emptied: the store entry is removed and a deletion cookie with the same 
   const deletion = sessionCookie(response, 'session')
   t.equal(deletion?.value, '')
   t.match(deletion?.attributes, /Max-Age=0/)
-  t.match(deletion?.attributes, /Domain=example\.com/)
-  t.match(deletion?.attributes, /Path=\//)
+  t.match(deletion?.attributes, /; Domain=example\.com(;|$)/)
+  t.match(deletion?.attributes, /; Path=\/app(;|$)/)
   t.same(calls, ['load', 'destroy'])
   t.same((await app.inject({ url: '/read', headers: { cookie } })).json(), {})
 })
@@ -112,5 +113,9 @@ t.test('cookie options are carried to Set-Cookie', async (t) => {
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set', payload: { a: 1 } }), '__Host-sid')
   t.match(cookie?.attributes, /SameSite=Strict/)
   t.match(cookie?.attributes, /Partitioned/)
-  t.equal(sessionCookie(await app.inject({ url: '/read', headers: { cookie: cookie?.header } }), '__Host-sid'), undefined)
+  const read = await app.inject({ url: '/read', headers: { cookie: cookie?.header } })
+  t.equal(sessionCookie(read, '__Host-sid'), undefined)
+  t.same(read.json(), { a: 1 }, 'the session is read back from the custom-named cookie')
+  const wrongName = await app.inject({ url: '/read', headers: { cookie: 'session=' + (cookie?.value as string) } })
+  t.same(wrongName.json(), {}, 'a cookie under the default name is not the session cookie')
 })

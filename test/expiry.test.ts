@@ -158,3 +158,20 @@ t.test('touch() re-sends the cookie and refreshes the TTL when not rolling', asy
   t.equal(sessionCookie(touched)?.value, cookie?.value)
   t.ok(maxAge(sessionCookie(touched)?.attributes) > 3590)
 })
+
+t.test('touch() refreshes the store TTL: a browser-session cookie outlives gcTtl while it is touched', async (t) => {
+  const clock = fakeClock(t)
+  // lifetime 0 and no idleTimeout: nothing but the store's gcTtl bounds the session, so only the touch can extend it.
+  const store = new MemoryStore({ gcTtl: 60 })
+  const app = await build({ store }, routes)
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
+  clock.advance(50)
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'loaded', 'a read alone writes nothing')
+  clock.advance(5)
+  await app.inject({ url: '/touch', headers: { cookie } })
+  clock.advance(55)
+  t.same((await app.inject({ url: '/read', headers: { cookie } })).json().data, { a: 1 }, '110 s after creation, 55 s after the touch')
+  clock.advance(60)
+  t.equal((await app.inject({ url: '/read', headers: { cookie } })).json().reason, 'not-found', 'and gone gcTtl after the touch')
+})

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { SessionNotLoadedError, type SessionStore } from '../lib/index.ts'
+import { IdSigner } from '../lib/signing.ts'
 import { build, recordingStore, sessionCookie, signedCookie } from './fixtures/app.ts'
 
 t.test('request.session throws SessionNotLoadedError until loadSession() resolved', async (t) => {
@@ -41,9 +42,15 @@ t.test('loadSession is idempotent and concurrent calls share one load', async (t
 
 t.test('a route that never loads the session does no store I/O, no cookie work, no Set-Cookie', async (t) => {
   const { store, calls } = recordingStore()
+  // Counts signature checks: a route that never loads must not pay for HMAC verification.
+  const verified: string[] = []
+  const verify = IdSigner.prototype.verify
+  IdSigner.prototype.verify = function (this: IdSigner, value: string) { verified.push(value); return verify.call(this, value) }
+  t.teardown(() => { IdSigner.prototype.verify = verify })
   const app = await build({ store, rolling: true, lifetime: 60, idleTimeout: 60 }, (app) => {
     app.post('/set', async (request) => { (await request.loadSession()).set('a', 1); return 'ok' })
-    app.get('/none', async (request) => ({ cookies: request.cookies ?? 'not parsed' }))
+    app.get('/none', async () => 'none')
+    app.get('/load', async (request) => (await request.loadSession()).data())
   })
   t.teardown(() => app.close())
   const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
@@ -52,9 +59,12 @@ t.test('a route that never loads the session does no store I/O, no cookie work, 
     const response = await app.inject({ url: '/none', headers })
     t.equal(response.headers['set-cookie'], undefined)
     t.equal(response.headers['cache-control'], undefined)
-    t.same(response.json(), { cookies: 'not parsed' }, 'the Cookie header is not even parsed')
+    t.equal(response.body, 'none')
   }
   t.same(calls, [])
+  t.same(verified, [], 'no signature was checked')
+  t.same((await app.inject({ url: '/load', headers: { cookie } })).json(), { a: 1 })
+  t.same(verified, [cookie.slice('session='.length)], 'a route that loads checks the signature once')
 })
 
 t.test('a load that fails leaves request.session unloaded and the next call shares the failure', async (t) => {

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { RedisStore, type RedisStoreOptions } from '../lib/stores/RedisStore.ts'
-import { cleanUp, connect, startRedis, uniquePrefix, update } from './fixtures/redis.ts'
+import { cleanUp, connect, ownServer, startRedis, uniquePrefix, update } from './fixtures/redis.ts'
 
 const server = await startRedis(t)
 const redis = connect(t, server)
@@ -232,15 +232,36 @@ t.test('error messages never carry the session ID or key', async (t) => {
 
 t.test('a settled operation leaves no timer behind', async (t) => {
   const { store } = makeStore(t)
-  const timers = (): number => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length
-  await store.load('warm-up')
-  const before = timers()
+  // The store's own timers, told apart by where they were made: other timers in the process do not count.
+  const live = new Set<NodeJS.Timeout>()
+  const realSetTimeout = globalThis.setTimeout
+  const realClearTimeout = globalThis.clearTimeout
+  globalThis.setTimeout = ((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    if (!/RedisStore\.ts/.test(new Error().stack ?? '')) return realSetTimeout(callback, ms, ...args)
+    const timer: NodeJS.Timeout = realSetTimeout((...a: unknown[]) => { live.delete(timer); callback(...a) }, ms, ...args)
+    live.add(timer)
+    return timer
+  }) as typeof setTimeout
+  globalThis.clearTimeout = ((timer: NodeJS.Timeout | undefined) => { if (timer !== undefined) live.delete(timer); realClearTimeout(timer) }) as typeof clearTimeout
+  t.teardown(() => { globalThis.setTimeout = realSetTimeout; globalThis.clearTimeout = realClearTimeout })
   const pending = store.load('s')
-  t.equal(timers(), before + 1, 'one timer while the operation is pending')
+  t.equal(live.size, 1, 'one timer of the store while the operation is pending')
   await pending
+  t.equal(live.size, 0, 'cleared once it settled')
   await store.save('s', update({ create: true, replace: true, set: new Map([['a', '1']]) }))
   await store.destroy('s')
-  t.equal(timers(), before)
+  t.equal(live.size, 0)
+})
+
+t.test('the default timeout (1000 ms) fails an operation on a server that stopped answering', ownServer, async (t) => {
+  const paused = await startRedis(t)
+  const store = new RedisStore({ client: connect(t, paused), prefix: uniquePrefix() })
+  await store.save('s', update({ create: true, replace: true, set: new Map([['a', '1']]) }))
+  paused.pause()
+  t.teardown(() => { paused.resume() })
+  await t.rejects(store.load('s'), { code: 'FST_SESSION_STORE_UNAVAILABLE', message: /no reply from Redis within 1000 ms/ })
+  paused.resume()
+  t.same((await store.load('s'))?.data, new Map([['a', '1']]), 'it answers again once resumed')
 })
 
 t.test('a client you pass stays open after close(); close() is idempotent', async (t) => {

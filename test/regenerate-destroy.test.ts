@@ -90,6 +90,19 @@ t.test('destroy: removed from the store now, cookie cleared; data set afterwards
   t.equal((await app.inject({ url: '/read', headers: { cookie: again } })).json().reason, 'not-found')
 })
 
+t.test('destroy with a custom cookie path and domain deletes the cookie on that path and domain', async (t) => {
+  const store = new MemoryStore()
+  const app = await build({ store, cookie: { path: '/app', domain: 'example.com' } }, routes)
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set' }))?.header as string
+  const deletion = sessionCookie(await app.inject({ method: 'POST', url: '/destroy', headers: { cookie } }))
+  t.equal(deletion?.value, '')
+  t.match(deletion?.attributes, /; Path=\/app(;|$)/)
+  t.match(deletion?.attributes, /; Domain=example\.com(;|$)/)
+  t.match(deletion?.attributes, /; Expires=Thu, 01 Jan 1970 00:00:00 GMT/)
+  t.equal(store.size, 0)
+})
+
 t.test('destroy on a new session without a cookie sends nothing', async (t) => {
   const app = await build({}, routes)
   t.teardown(() => app.close())
