@@ -64,7 +64,7 @@ t.test('a route that never loads the session does no store I/O, no cookie work, 
   t.same(calls, [])
   t.same(verified, [], 'no signature was checked')
   t.same((await app.inject({ url: '/load', headers: { cookie } })).json(), { a: 1 })
-  t.same(verified, [cookie.slice('session='.length)], 'a route that loads checks the signature once')
+  t.same(verified, [cookie.slice(cookie.indexOf('=') + 1)], 'a route that loads checks the signature once')
 })
 
 t.test('a load that fails leaves request.session unloaded and the next call shares the failure', async (t) => {
