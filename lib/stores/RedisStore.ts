@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis'
-import type { Cluster } from 'ioredis'
+import { createRequire } from 'node:module'
+import type { Cluster, Redis } from 'ioredis'
 import { InvalidOptionError, SessionStoreUnavailableError } from '../errors.ts'
 import type { SessionDevice, SessionInfo, SessionRecord, SessionStore, SessionUpdate } from '../types.ts'
 
@@ -72,6 +72,14 @@ export interface RedisStoreUrlOptions extends RedisStoreCommonOptions {
 }
 
 export type RedisStoreOptions = RedisStoreClientOptions | RedisStoreUrlOptions
+
+/**
+ * ioredis, loaded only for `{ url }`: an app that never uses Redis should not load it (its command table slows
+ * every `process.nextTick` of the process measurably; an app that passes its own client has loaded it anyway).
+ */
+function loadIoredis (): typeof import('ioredis') {
+  return createRequire(import.meta.url)('ioredis') as typeof import('ioredis')
+}
 
 const DEFAULTS = { prefix: 'sess:', gcTtl: 86400, timeout: 1000, connections: 8 } as const
 
@@ -325,7 +333,7 @@ export class RedisStore implements SessionStore {
     this.#owned = client === undefined
     if (client === undefined) {
       // Connects in the background: a Redis that is down must not stop the app from starting.
-      const own = new Redis(url as string)
+      const own = new (loadIoredis().Redis)(url as string)
       // Failures reach the caller through each operation; without a listener ioredis prints every reconnect error.
       own.on('error', noop)
       this.#client = own
