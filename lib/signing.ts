@@ -20,6 +20,8 @@ export interface VerifiedId {
   readonly id: string
   /** an older secret signed it: the cookie is re-signed with the first */
   readonly stale: boolean
+  /** `storeKeyOf(id)`, worked out with the verification: a browser sends the same cookie again and again */
+  readonly key: string
 }
 
 /** A new session ID: 192 bits from `crypto.randomBytes`. */
@@ -48,8 +50,16 @@ const storeKeys = new FifoCache<string>(VERIFIED_CACHE_SIZE)
  * listing and revoking can name a session without revealing its ID or its store key.
  */
 export function handleOf (storeKey: string): string {
-  return createHash('sha256').update('fastify-lazy-session handle\0' + storeKey).digest('base64url').slice(0, 22)
+  let handle = handles.get(storeKey)
+  if (handle === undefined) {
+    handle = createHash('sha256').update('fastify-lazy-session handle\0' + storeKey).digest('base64url').slice(0, 22)
+    handles.set(storeKey, handle)
+  }
+  return handle
 }
+
+/** Recently derived handles: every save carries its session's handle, and a SHA-256 cost ~6 % of a session write. */
+const handles = new FifoCache<string>(VERIFIED_CACHE_SIZE)
 
 /** Signs and verifies session IDs with HMAC-SHA256; the first secret signs, every secret verifies. */
 export class IdSigner {
@@ -78,7 +88,7 @@ export class IdSigner {
     if (given.length !== 32 || given.toString('base64url') !== signature) return null
     for (let i = 0; i < this.#keys.length; i++) {
       if (timingSafeEqual(given, this.#mac(this.#keys[i] as KeyObject, id))) {
-        const verified: VerifiedId = Object.freeze({ id, stale: i > 0 })
+        const verified: VerifiedId = Object.freeze({ id, stale: i > 0, key: storeKeyOf(id) })
         this.#verified.set(value, verified)
         return verified
       }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createHmac } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { MemoryStore, type SessionStore } from '../lib/index.ts'
-import { generateId, IdSigner } from '../lib/signing.ts'
+import { generateId, IdSigner, storeKeyOf } from '../lib/signing.ts'
 import { build, OLD_SECRET, SECRET, sessionCookie } from './fixtures/app.ts'
 
 t.test('session IDs are 192 random bits, base64url, never repeated', async (t) => {
@@ -19,7 +19,7 @@ t.test('the cookie carries the ID signed with HMAC-SHA256', async (t) => {
   const signer = new IdSigner([SECRET])
   const id = generateId()
   const value = signer.sign(id)
-  t.same(signer.verify(value), { id, stale: false })
+  t.same(signer.verify(value), { id, stale: false, key: storeKeyOf(id) })
   // Computed here with node:crypto, not by the library: a different hash (e.g. SHA-512 cut to 32 bytes) fails this.
   t.equal(value, id + '.' + createHmac('sha256', SECRET).update(id).digest('base64url'))
   const fixed = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
@@ -140,7 +140,7 @@ t.test('verified cookie values are remembered, never a value that failed, and th
   t.equal(signer.verify(forged), null)
   t.equal(signer.verify(forged), null, 'a value that failed is checked again, every time')
   const old = new IdSigner([OLD_SECRET]).sign(generateId())
-  t.same(signer.verify(old), { id: old.slice(0, 32), stale: true })
+  t.same(signer.verify(old), { id: old.slice(0, 32), stale: true, key: storeKeyOf(old.slice(0, 32)) })
   for (let i = 0; i < 10_050; i++) signer.verify(signer.sign(generateId()))
   t.not(signer.verify(value), first, 'the oldest values were forgotten…')
   t.same(signer.verify(value), first, '…and verify again')
