@@ -7,7 +7,7 @@ export interface SessionControl {
   regenerate (): Promise<void>
   destroy (): Promise<void>
   touch (): void
-  save (): Promise<void>
+  save (): void | Promise<void>
 }
 
 /** A change set in the shape `SessionUpdate` carries it. */
@@ -53,6 +53,11 @@ export interface SessionInternals {
 
 export let internals: SessionInternals
 
+/** Whether something inside `value` can change in place (a nested change the end-of-request save must catch). */
+function mutable (value: unknown): boolean {
+  return typeof value === 'object' && value !== null
+}
+
 /** One value as stored; a value the serializer cannot represent fails the request with a clear error. */
 function serializeValue (serializer: Serializer, key: string, value: unknown): string {
   const text = serializer.serialize(value)
@@ -71,6 +76,8 @@ class Session<T extends SessionData = SessionData> {
   #raw: Map<string, string>
   /** key → value read or set in this request */
   readonly #values = new Map<string, unknown>()
+  /** keys set in this request (`null` until one is): a value that was only read is saved again only if it is an object */
+  #written: Set<string> | null = null
   /** stored keys deleted in this request (`null` until one is: most requests delete nothing) */
   #deleted: Set<string> | null = null
   /** `clear()` was called: the stored keys are gone */
@@ -136,6 +143,7 @@ class Session<T extends SessionData = SessionData> {
     if (typeof key !== 'string') throw new TypeError('session keys are strings')
     if (value === undefined) return this.delete(key)
     this.#values.set(key, value)
+    ;(this.#written ??= new Set()).add(key)
     this.#deleted?.delete(key)
     return this
   }
@@ -246,7 +254,10 @@ class Session<T extends SessionData = SessionData> {
         const replace = session.#cleared
         // Allocated on the first change: a request that only reads allocates nothing here.
         let set: Map<string, string> | null = null
+        const written = session.#written
         for (const [key, value] of session.#values) {
+          // Read, never set, and not an object: nothing inside it can have changed.
+          if (!replace && !mutable(value) && written?.has(key) !== true) continue
           const text = serializeValue(session.#serializer, key, value)
           if (replace || session.#raw.get(key) !== text) (set ??= new Map()).set(key, text)
         }
@@ -270,6 +281,7 @@ class Session<T extends SessionData = SessionData> {
         for (const [key, text] of changes.set) session.#raw.set(key, text)
         session.#cleared = false
         session.#deleted = null
+        session.#written = null
         session.#maxAgeChanged = false
       },
       isEmpty (session) {
@@ -290,6 +302,7 @@ class Session<T extends SessionData = SessionData> {
         session.#raw = record.data
         session.#values.clear()
         session.#deleted = null
+        session.#written = null
         session.#cleared = false
         session.#id = null
         session.#isNew = true
