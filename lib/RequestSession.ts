@@ -10,7 +10,7 @@ import type { NormalizedOptions } from './options.ts'
 import { internals, type Session, type SessionChanges, type SessionControl, type SessionWithData } from './Session.ts'
 import { generateId, handleOf, IdSigner, storeKeyOf } from './signing.ts'
 import { CookieStore, cookieSize } from './stores/CookieStore.ts'
-import type { SessionDevice, SessionInfo, SessionReason, SessionRecord, SessionStore, SessionUpdate } from './types.ts'
+import { immediateOf, type SessionDevice, type SessionInfo, type SessionReason, type SessionRecord, type SessionStore, type SessionUpdate } from './types.ts'
 
 /**
  * A route's own `Cache-Control` made safe for a response that sets the session cookie: a shared cache must not
@@ -31,7 +31,60 @@ function sameDevice (device: SessionDevice, stored: SessionDevice | null): boole
 }
 
 const NO_VALUES: readonly string[] = Object.freeze([])
+
+/** Store work that the embedded stores finish synchronously comes back as a value, other stores' as a Promise. */
+function isPromise<T> (value: T | Promise<T>): value is Promise<T> {
+  return value instanceof Promise
+}
+
+/** A store's answer as a native Promise (a store may return any thenable, or break its contract with a value). */
+function promised<T> (answer: T | PromiseLike<T>): Promise<T> {
+  return answer instanceof Promise ? answer : Promise.resolve(answer)
+}
+
+/** One save on its way to the store: what #write works out before the store call, for the steps after it. */
+interface Write {
+  id: string
+  create: boolean
+  changes: SessionChanges
+  now: number
+  expiresAt: number | null
+  /** a new session, not a regenerated one */
+  created: boolean
+  key: string
+  user: string | null | undefined
+  device: SessionDevice | undefined
+}
 const ignore = (): void => {}
+
+/** Spaces and tabs around a cookie's name and value are not part of them (as `cookie` trims them). */
+function isBlank (code: number): boolean {
+  return code === 0x20 || code === 0x09
+}
+
+/**
+ * The value `cookie`'s `parse(header)[name]` gives when `name` occurs in `header` only once, at `at`, without
+ * building the object of every cookie: the pair around `at`, if its name is `name`, trimmed and URL-decoded.
+ */
+export function pairValue (header: string, name: string, at: number): string | undefined {
+  const start = header.lastIndexOf(';', at - 1) + 1
+  const eq = header.indexOf('=', start)
+  let end = header.indexOf(';', start)
+  if (end === -1) end = header.length
+  if (eq === -1 || eq > end || eq < at + name.length) return undefined
+  for (let i = start; i < at; i++) if (!isBlank(header.charCodeAt(i))) return undefined
+  for (let i = at + name.length; i < eq; i++) if (!isBlank(header.charCodeAt(i))) return undefined
+  let from = eq + 1
+  while (from < end && isBlank(header.charCodeAt(from))) from++
+  while (end > from && isBlank(header.charCodeAt(end - 1))) end--
+  const value = header.slice(from, end)
+  if (value.indexOf('%') === -1) return value
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
+}
 
 /** A `Set-Cookie` value, as @fastify/cookie's `serialize` writes it (same `cookie` module, default encoding). */
 function serializeCookie (name: string, value: string, attributes: Omit<SetCookie, 'name' | 'value'>): string {
@@ -117,7 +170,9 @@ export class SessionRuntime {
     if (first === -1) return NO_VALUES
     if (header.indexOf(name, first + 1) === -1) {
       const cookies = (request as { cookies?: Record<string, string | undefined> | null }).cookies
-      const value = cookies != null ? cookies[name] : this.parseCookie(header)[name]
+      const value = cookies != null
+        ? cookies[name]
+        : this.parseCookie === parseCookie ? pairValue(header, name, first) : this.parseCookie(header)[name]
       return value === undefined || value === '' ? NO_VALUES : [value]
     }
     const values: string[] = []
@@ -201,7 +256,13 @@ export class RequestSession implements SessionControl {
   constructor (runtime: SessionRuntime, request: FastifyRequest) {
     this.#runtime = runtime
     this.#request = request
-    this.promise = this.#load().then(internals.exposed)
+    let loaded: Session | Promise<Session>
+    try {
+      loaded = this.#load()
+    } catch (error) {
+      loaded = Promise.reject(error)
+    }
+    this.promise = isPromise(loaded) ? loaded.then(internals.exposed) : Promise.resolve(internals.exposed(loaded))
   }
 
   /** The opaque handle of the session (what logs, events and `app.sessions` name it by), or `null` before it is stored. */
@@ -227,7 +288,11 @@ export class RequestSession implements SessionControl {
     return this.#handle
   }
 
-  async #load (): Promise<Session> {
+  /**
+   * Loads the session: synchronously whenever nothing has to wait (no cookie, a cookie that does not verify, a
+   * CookieStore, the embedded MemoryStore), else a Promise. Throws (or rejects) FST_SESSION_STORE_UNAVAILABLE.
+   */
+  #load (): Session | Promise<Session> {
     const runtime = this.#runtime
     const now = Date.now()
     if (runtime.skipped(this.#request)) {
@@ -235,11 +300,16 @@ export class RequestSession implements SessionControl {
       this.#detached = true
       return this.#fresh('new', now)
     }
-    let values = runtime.cookieValues(this.#request)
+    const values = runtime.cookieValues(this.#request)
     if (values.length === 0 && runtime.options.migrateFrom !== null) {
-      const migrated = await this.#migrate()
-      if (migrated !== undefined && migrated !== '') values = [migrated]
+      return this.#migrate().then((migrated) => this.#open(migrated !== undefined && migrated !== '' ? [migrated] : NO_VALUES, now))
     }
+    return this.#open(values, now)
+  }
+
+  /** The session the first of `values` that verifies names, or a fresh one. */
+  #open (values: readonly string[], now: number): Session | Promise<Session> {
+    const runtime = this.#runtime
     if (values.length === 0) return this.#fresh('new', now)
     if (values.length > 1) {
       this.#request.log.warn({ cookies: values.length }, 'fastify-lazy-session: several session cookies in one request (one may have been tossed in by another subdomain or path); the first that verifies is used')
@@ -260,44 +330,69 @@ export class RequestSession implements SessionControl {
         if (verified === null) continue
         id = verified.id
         this.#stale = verified.stale
+        this.#keyId = id
+        this.#key = verified.key
       }
     }
     if (id === null) return this.#rejected('invalid', now)
     const key = this.#keyOf(id)
-    if (cookieStore === null) {
-      try {
-        const store = runtime.store as SessionStore
-        record = await this.#traced('load', key, () => store.load(key))
-      } catch (error) {
-        this.#storeFailed('load', error)
-        this.#loadFailure = storeFailure('load', error)
-        return this.#fresh('new', now)
-      }
-      if (record === null) return this.#rejected('not-found', now, this.#handleOf(id))
+    if (cookieStore !== null) return this.#accept(id, key, record as SessionRecord, now)
+    const store = runtime.store as SessionStore
+    const immediate = immediateOf(store)
+    let found: SessionRecord | null | Promise<SessionRecord | null>
+    try {
+      found = this.#traced('load', key, immediate !== null ? () => immediate.load(key) : () => promised(store.load(key)))
+    } catch (error) {
+      return this.#loadFailed(error, now)
     }
-    const loaded = record as SessionRecord
+    if (isPromise(found)) return found.then((stored) => this.#found(id, key, stored, now), (error: unknown) => this.#loadFailed(error, now))
+    return this.#found(id, key, found, now)
+  }
+
+  /** A failed store call while loading: throws under 'fail', a fresh session under 'fresh'. */
+  #loadFailed (error: unknown, now: number): Session {
+    this.#storeFailed('load', error)
+    this.#loadFailure = storeFailure('load', error)
+    return this.#fresh('new', now)
+  }
+
+  #found (id: string, key: string, record: SessionRecord | null, now: number): Session | Promise<Session> {
+    if (record === null) return this.#rejected('not-found', now, this.#handleOf(id))
+    return this.#accept(id, key, record, now)
+  }
+
+  /** A stored or sealed session that verified: refused when expired or revoked, else the request's session. */
+  #accept (id: string, key: string, loaded: SessionRecord, now: number): Session | Promise<Session> {
+    const runtime = this.#runtime
+    const cookieStore = runtime.cookieStore
     if (runtime.expired(loaded, now)) {
       this.#expiredKey = cookieStore === null ? key : null
       return this.#rejected('expired', now, this.#handleOf(id))
     }
     const user = loaded.user ?? null
-    if (user !== null && cookieStore !== null) {
-      let revoked: boolean
-      try {
-        revoked = await this.#traced('revoked', key, () => cookieStore.revoked(user, this.#handleOf(id), loaded.lastAccessAt))
-      } catch (error) {
-        this.#storeFailed('load', error)
-        this.#loadFailure = storeFailure('load', error)
-        return this.#fresh('new', now)
-      }
-      if (revoked) return this.#rejected('revoked', now, this.#handleOf(id))
-      this.#opened = { user, handle: this.#handleOf(id), sealedAt: loaded.lastAccessAt }
+    if (user === null || cookieStore === null) return this.#loaded(id, key, loaded, user)
+    const handle = this.#handleOf(id)
+    let revoked: boolean | Promise<boolean>
+    try {
+      revoked = this.#traced('revoked', key, () => cookieStore.revokedNow(user, handle, loaded.lastAccessAt))
+    } catch (error) {
+      return this.#loadFailed(error, now)
     }
+    const admit = (revoked: boolean): Session => {
+      if (revoked) return this.#rejected('revoked', now, handle)
+      this.#opened = { user, handle, sealedAt: loaded.lastAccessAt }
+      return this.#loaded(id, key, loaded, user)
+    }
+    if (isPromise(revoked)) return revoked.then(admit, (error: unknown) => this.#loadFailed(error, now))
+    return admit(revoked)
+  }
+
+  #loaded (id: string, key: string, loaded: SessionRecord, user: string | null): Session {
     this.#storeKey = key
     this.#user = user
     this.#device = loaded.device ?? null
     this.#publish(loadedChannel, id)
-    this.session = internals.create(this, runtime.options.serializer, id, loaded, 'loaded')
+    this.session = internals.create(this, this.#runtime.options.serializer, id, loaded, 'loaded')
     return this.session
   }
 
@@ -345,7 +440,7 @@ export class RequestSession implements SessionControl {
   }
 
   /** Runs store work one piece at a time, in call order. */
-  #serial (work: () => Promise<void>): Promise<void> {
+  #serial (work: () => void | Promise<void>): Promise<void> {
     this.#pending++
     const next = this.#queue.then(work)
     const settled = (): void => { this.#pending-- }
@@ -354,17 +449,39 @@ export class RequestSession implements SessionControl {
   }
 
   /** Calls the store; a failure throws FST_SESSION_STORE_UNAVAILABLE, or under 'fresh' detaches the session. */
-  async #storeCall<T> (action: string, operation: StoreOperation, key: string, call: () => Promise<T>): Promise<T | undefined> {
+  /** Runs store work now when nothing is queued before it (so it may finish synchronously), else after the queue. */
+  #run (work: () => void | Promise<void>): void | Promise<void> {
+    if (this.#pending > 0) return this.#serial(work)
+    const result = work()
+    if (isPromise(result)) {
+      this.#pending++
+      const settled = (): void => { this.#pending-- }
+      this.#queue = result.then(settled, settled)
+    }
+    return result
+  }
+
+  /**
+   * Calls the store (now, or a Promise); a failure throws FST_SESSION_STORE_UNAVAILABLE, or under 'fresh' detaches
+   * the session and gives `undefined`.
+   */
+  #storeCall<T> (action: string, operation: StoreOperation, key: string, call: () => T | Promise<T>): T | undefined | Promise<T | undefined> {
+    let result: T | Promise<T>
     try {
-      return await this.#traced(operation, key, call)
+      result = this.#traced(operation, key, call)
     } catch (error) {
       this.#storeFailed(action, error)
       return undefined
     }
+    if (!isPromise(result)) return result
+    return result.then(undefined, (error: unknown) => {
+      this.#storeFailed(action, error)
+      return undefined
+    })
   }
 
   /** A store call about the session under `key`, inside the `fastify-lazy-session:store` tracing channel when someone listens. */
-  #traced<T> (operation: StoreOperation, key: string, call: () => Promise<T>): Promise<T> {
+  #traced<T> (operation: StoreOperation, key: string, call: () => T | Promise<T>): T | Promise<T> {
     if (!storeChannel.hasSubscribers) return call()
     const handle = key === this.#key ? this.#handleOf(this.#keyId as string) : handleOf(key)
     return traceStore({ operation, request: this.#request, handle, store: this.#runtime.storeName }, call)
@@ -386,7 +503,8 @@ export class RequestSession implements SessionControl {
     if (key === null || store === null) return true
     let removed: boolean
     try {
-      removed = await this.#traced('destroy', key, () => store.destroy(key))
+      const immediate = immediateOf(store)
+      removed = await this.#traced('destroy', key, immediate !== null ? () => immediate.destroy(key) : () => store.destroy(key))
     } catch (error) {
       const failure = storeFailure(action, error)
       this.#request.log.warn({ err: failure, handle: this.handle }, `fastify-lazy-session: store ${action} failed; the session could not be removed`)
@@ -455,8 +573,8 @@ export class RequestSession implements SessionControl {
     internals.reset(this.session as Session, this.#runtime.freshRecord(Date.now()))
   }
 
-  save (): Promise<void> {
-    return this.#serial(() => this.#persist())
+  save (): void | Promise<void> {
+    return this.#run(() => this.#persist())
   }
 
   /**
@@ -471,17 +589,17 @@ export class RequestSession implements SessionControl {
     this.#reset()
   }
 
-  /** Writes what the end-of-request rules ask for; decides the cookie. */
-  async #persist (): Promise<void> {
+  /** Writes what the end-of-request rules ask for; decides the cookie. Synchronous when the store answers now. */
+  #persist (): void | Promise<void> {
     const work = this.#persistWork()
-    if (work !== null) await work()
+    if (work !== null) return work()
   }
 
   /**
    * The synchronous part of #persist: decides the cookie for everything that needs no store call and returns
    * `null`, or returns the store work left to do. Most requests that load a session end here, without a promise.
    */
-  #persistWork (): (() => Promise<void>) | null {
+  #persistWork (): (() => void | Promise<void>) | null {
     const session = this.session as Session
     if (this.#detached) return null
     const runtime = this.#runtime
@@ -522,13 +640,17 @@ export class RequestSession implements SessionControl {
     const expiresAt = roll && lifetime > 0 ? now + lifetime : resized ? lifetimeEnd(rolling ? now : session.createdAt, lifetime) : session.expiresAt
     // Nothing changed: a touch (an empty change set) refreshes the times and the TTL only.
     const update = changes ?? { replace: false, set: new Map<string, string>(), delete: [] }
-    return async () => {
-      await this.#write(session.id as string, false, update, now, expiresAt)
+    const written = (): void => {
       if (this.#detached) return
       if (roll || this.#touched || this.#stale || resized) this.#cookie = this.#cookie ?? 'set'
       this.#rolled ||= roll
       this.#touched = false
       this.#stale = false
+    }
+    return () => {
+      const writing = this.#write(session.id as string, false, update, now, expiresAt)
+      if (isPromise(writing)) return writing.then(written)
+      written()
     }
   }
 
@@ -552,54 +674,83 @@ export class RequestSession implements SessionControl {
     return create || !sameDevice(device, this.#device) ? device : undefined
   }
 
-  async #write (id: string, create: boolean, changes: SessionChanges, now: number, expiresAt: number | null): Promise<void> {
-    const session = this.session as Session
+  /**
+   * Stores one save (a CookieStore: seals it) and decides the cookie. Synchronous when the store answers now (the
+   * embedded stores), else a Promise.
+   */
+  #write (id: string, create: boolean, changes: SessionChanges, now: number, expiresAt: number | null): void | Promise<void> {
     const runtime = this.#runtime
-    const createdAt = session.createdAt
-    /** a new session, not a regenerated one (which has its new ID already) */
-    const created = create && session.id === null
-    const key = this.#keyOf(id)
-    const user = this.#userChange(create, changes)
-    const device = this.#deviceChange(create)
-    if (runtime.cookieStore !== null && this.#opened !== null) {
+    const write: Write = {
+      id,
+      create,
+      changes,
+      now,
+      expiresAt,
+      // a new session, not a regenerated one (which has its new ID already)
+      created: create && (this.session as Session).id === null,
+      key: this.#keyOf(id),
+      user: this.#userChange(create, changes),
+      device: this.#deviceChange(create)
+    }
+    const cookieStore = runtime.cookieStore
+    if (cookieStore !== null && this.#opened !== null) {
       // A revokeAll while this request was in flight: re-sealing would give the cookie a time past the cut-off.
       const { user: opener, handle, sealedAt } = this.#opened
-      const cookieStore = runtime.cookieStore
-      const revoked = await this.#storeCall('save', 'revoked', key, () => cookieStore.revoked(opener, handle, sealedAt))
-      if (revoked === undefined) return
-      if (revoked) {
-        this.#goneMeanwhile()
-        return
-      }
-    }
-    if (runtime.cookieStore === null) {
-      const store = runtime.store as SessionStore
-      const ttl = runtime.ttl(createdAt, now, expiresAt, now)
-      const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handleOf(id) }
-      const maxAge = create ? internals.maxAge(session) : internals.maxAgeChange(session)
-      if (maxAge !== undefined) update.maxAge = maxAge
-      if (user !== undefined) update.user = user
-      if (device !== undefined) update.device = device
-      const saved = await this.#storeCall('save', 'save', key, () => store.save(key, update))
-      if (saved === undefined) return
-      if (!saved) {
-        if (internals.isEmpty(session)) {
-          // This save deleted the last keys: the store removed the session, and the browser forgets it.
-          this.#publish(destroyedChannel, id)
-          this.#cookie = 'clear'
-          this.#reset()
-        } else {
+      const revoked = this.#storeCall('save', 'revoked', write.key, () => cookieStore.revokedNow(opener, handle, sealedAt))
+      const checked = (revoked: boolean | undefined): void | Promise<void> => {
+        if (revoked === undefined) return
+        if (revoked) {
           this.#goneMeanwhile()
+          return
         }
-        return
+        return this.#commit(write)
       }
+      return isPromise(revoked) ? revoked.then(checked) : checked(revoked)
     }
+    if (cookieStore !== null) return this.#commit(write)
+    const session = this.session as Session
+    const store = runtime.store as SessionStore
+    const createdAt = session.createdAt
+    const ttl = runtime.ttl(createdAt, now, expiresAt, now)
+    const key = write.key
+    const update: SessionUpdate = { create, ...changes, createdAt, lastAccessAt: now, expiresAt, ttl, handle: this.#handleOf(id) }
+    const maxAge = create ? internals.maxAge(session) : internals.maxAgeChange(session)
+    if (maxAge !== undefined) update.maxAge = maxAge
+    if (write.user !== undefined) update.user = write.user
+    if (write.device !== undefined) update.device = write.device
+    const immediate = immediateOf(store)
+    const saved = this.#storeCall('save', 'save', key, immediate !== null ? () => immediate.save(key, update) : () => promised(store.save(key, update)))
+    return isPromise(saved) ? saved.then((saved) => this.#stored(write, saved)) : this.#stored(write, saved)
+  }
+
+  /** What a server-side store answered a save: `undefined` when it failed under 'fresh'. */
+  #stored (write: Write, saved: boolean | undefined): void | Promise<void> {
+    if (saved === undefined) return
+    if (!saved) {
+      if (internals.isEmpty(this.session as Session)) {
+        // This save deleted the last keys: the store removed the session, and the browser forgets it.
+        this.#publish(destroyedChannel, write.id)
+        this.#cookie = 'clear'
+        this.#reset()
+      } else {
+        this.#goneMeanwhile()
+      }
+      return
+    }
+    return this.#commit(write)
+  }
+
+  /** The save is stored: it becomes the session's state; a CookieStore seals it now. */
+  #commit (write: Write): void | Promise<void> {
+    const session = this.session as Session
+    const runtime = this.#runtime
+    const { id, create, user, device, key } = write
     if (create) this.#user = null
     if (user !== undefined) this.#user = user
     if (device !== undefined) this.#device = device
-    internals.committed(session, changes)
+    internals.committed(session, write.changes)
     internals.setId(session, id)
-    internals.setTimes(session, now, expiresAt)
+    internals.setTimes(session, write.now, write.expiresAt)
     this.#storeKey = key
     this.#create = false
     if (runtime.cookieStore !== null) {
@@ -612,19 +763,22 @@ export class RequestSession implements SessionControl {
     } else if (create) {
       this.#cookie = 'set'
     }
-    if (created) this.#publish(createdChannel, id)
+    if (write.created) this.#publish(createdChannel, id)
     this.#publish(savedChannel, id)
-    if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) {
-      try {
-        await this.#enforceCap(user)
-      } catch (error) {
-        // A cap that could not be enforced: this sign-in does not stand (removed as far as the store lets us).
-        this.#detached = true
-        this.#cookie = null
-        const store = runtime.store as SessionStore
-        await this.#traced('destroy', key, () => store.destroy(key)).then(ignore, ignore)
-        throw error
-      }
+    if (typeof user === 'string' && runtime.options.maxSessionsPerUser > 0) return this.#capped(user, key)
+  }
+
+  /** `maxSessionsPerUser` enforced after a binding; a cap that could not be enforced undoes this sign-in. */
+  async #capped (user: string, key: string): Promise<void> {
+    try {
+      await this.#enforceCap(user)
+    } catch (error) {
+      // A cap that could not be enforced: this sign-in does not stand (removed as far as the store lets us).
+      this.#detached = true
+      this.#cookie = null
+      const store = this.#runtime.store as SessionStore
+      await Promise.resolve(this.#traced('destroy', key, () => store.destroy(key))).then(ignore, ignore)
+      throw error
     }
   }
 
@@ -668,7 +822,18 @@ export class RequestSession implements SessionControl {
       this.#end(reply)
       return null
     }
-    return this.#serial(work).then(() => { this.#end(reply) }, (error: unknown) => {
+    let saving: void | Promise<void>
+    try {
+      saving = this.#run(work)
+    } catch (error) {
+      this.#endFailed(reply)
+      throw error
+    }
+    if (!isPromise(saving)) {
+      this.#end(reply)
+      return null
+    }
+    return saving.then(() => { this.#end(reply) }, (error: unknown) => {
       this.#endFailed(reply)
       throw error
     })
@@ -686,7 +851,8 @@ export class RequestSession implements SessionControl {
       const expiredKey = this.#expiredKey
       if (expiredKey !== null) {
         const store = this.#runtime.store as SessionStore
-        await this.#storeCall('destroy', 'destroy', expiredKey, () => store.destroy(expiredKey))
+        const immediate = immediateOf(store)
+        await this.#storeCall('destroy', 'destroy', expiredKey, immediate !== null ? () => immediate.destroy(expiredKey) : () => promised(store.destroy(expiredKey)))
       }
     } catch (error) {
       this.#endFailed(reply)

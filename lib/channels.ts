@@ -123,7 +123,7 @@ function summary (result: unknown): boolean | number {
  * stores bound, end, then error/asyncStart/asyncEnd when it settles) but with `result` reduced to `summary()`.
  * Callers check `storeChannel.hasSubscribers` first: without a listener the call is made directly.
  */
-export function traceStore<T> (context: StoreCallContext, call: () => Promise<T>): Promise<T> {
+export function traceStore<T> (context: StoreCallContext, call: () => T | Promise<T>): Promise<T> {
   const { start, end, asyncStart, asyncEnd, error } = storeChannel
   return start.runStores(context, () => {
     let promise: Promise<T>

@@ -95,8 +95,14 @@ async function fastifyLazySession (fastify: FastifyInstance, options: FastifyLaz
       done(error as Error)
       return
     }
-    if (wanted) request.loadSession().then(() => { done() }, done)
-    else done()
+    if (!wanted) {
+      done()
+      return
+    }
+    const loading = request.loadSession()
+    // Loaded synchronously (no cookie, a CookieStore, the MemoryStore): on at once, without a turn of the event loop.
+    if (request[kSession]?.session != null) done()
+    else loading.then(() => { done() }, done)
   })
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void) {

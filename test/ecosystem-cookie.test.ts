@@ -39,3 +39,22 @@ for (const store of stores) {
     })
   }
 }
+
+t.test("@fastify/cookie registered before the plugin with its own parse options: the session cookie is read with them", async (t) => {
+  // hook: false leaves request.cookies unset, so the plugin parses the header itself, with the app's parser.
+  const decoded: string[] = []
+  const app = Fastify()
+  const decode = (value: string): string => { decoded.push(value); return decodeURIComponent(value) }
+  // @fastify/cookie hands parseOptions to cookie.parse (which reads `decode`), though its types name the serialize options.
+  await app.register(cookie, { hook: false, parseOptions: { decode } as Record<string, unknown> })
+  await app.register(session, { secret: SECRET })
+  app.post('/', async (request) => { (await request.loadSession()).set('n', 1); return 'ok' })
+  app.get('/', async (request) => ({ n: (await request.loadSession()).get('n') ?? null }))
+  await app.ready()
+  t.teardown(() => app.close())
+  const jar = new CookieJar()
+  await request(app, jar, { method: 'POST', url: '/' })
+  decoded.length = 0
+  t.same((await request(app, jar, { url: '/' })).json(), { n: 1 })
+  t.ok(decoded.length > 0, "the app's decode option was used")
+})

@@ -161,6 +161,9 @@ for (const store of stores) {
     t.equal(right.headers.location, '/welcome')
     t.same((await request(app, jar, { url: '/flash' })).json(), { user: 'Ada Lovelace', flash: { success: ['Welcome!'] } },
       'signed in, and the success flash set before sign-in survived it')
-    t.ok(messages.some((message) => /second reply was sent while the session was being saved/.test(message)), 'the dropped reply is logged (at debug level: every passport redirect does it)')
+    const dropped = messages.some((message) => /second reply was sent while the session was being saved/.test(message))
+    if (store.name === 'RedisStore') t.ok(dropped, 'the dropped reply is logged (at debug level: every passport redirect does it)')
+    // The embedded stores save synchronously: the first reply is out before the handler runs, nothing waits to be dropped.
+    else t.notOk(dropped, 'the session was saved before the handler ran')
   })
 }

@@ -123,3 +123,17 @@ for (const onStoreError of ['fail', 'fresh'] as const) {
     t.equal(response.headers['set-cookie'], undefined, 'the cookie is not re-sealed without the revocation check')
   })
 }
+
+t.test('CookieStore: a signed-in session changed later is sealed again, still signed in and still revocable', async (t) => {
+  const { app, login, me, tick } = await userApp(t, { store: new CookieStore() })
+  const ada = await login('ada')
+  tick()
+  const visit = await app.inject({ method: 'POST', url: '/visit', headers: { cookie: ada.cookie } })
+  const resealed = sessionCookie(visit)
+  t.ok(resealed !== undefined && resealed.value !== '' && resealed.header !== ada.cookie, 'the change is sealed into a new cookie')
+  t.same((await me(resealed?.header as string)).body, { reason: 'loaded', user: 'ada', handle: ada.handle }, 'the same session, signed in')
+  tick()
+  await app.sessions.revokeAll('ada')
+  tick()
+  t.equal((await me(resealed?.header as string)).body.reason, 'revoked', 'a cut-off after the re-seal revokes it')
+})

@@ -292,8 +292,14 @@ export class CookieStore {
    * sealed at or before the user's cut-off and not the session it excepted.
    */
   async revoked (user: string, handle: string, sealedAt: number): Promise<boolean> {
-    const cutoff = await this.#revocations.get(user)
-    return cutoff !== null && sealedAt <= cutoff.at && handle !== cutoff.except
+    return await this.revokedNow(user, handle, sealedAt)
+  }
+
+  /** `revoked()`, answered now when the cut-offs live in this process (a Promise when they live in Redis). */
+  revokedNow (user: string, handle: string, sealedAt: number): boolean | Promise<boolean> {
+    const cutoff = this.#revocations.get(user)
+    if (cutoff instanceof Promise) return cutoff.then((found) => isRevoked(found, handle, sealedAt))
+    return isRevoked(cutoff, handle, sealedAt)
   }
 
   /** A session without a deadline of its own expires `gcTtl` after its last write: then it opens expired. */
@@ -362,12 +368,14 @@ class Revocations {
     this.#local.set(user, { at: now, except, until: now + ttl })
   }
 
-  async get (user: string): Promise<Pick<Cutoff, 'at' | 'except'> | null> {
+  /** The user's cut-off: from Redis (a Promise) when a client is given, else from this process, now. */
+  get (user: string): Pick<Cutoff, 'at' | 'except'> | null | Promise<Pick<Cutoff, 'at' | 'except'> | null> {
     if (this.#client !== null) {
-      const value = await this.#bounded(this.#client.get(this.#prefix + user), 'revoked')
-      if (value === null) return null
-      const colon = value.indexOf(':')
-      return { at: Number(value.slice(0, colon)), except: value.slice(colon + 1) }
+      return this.#bounded(this.#client.get(this.#prefix + user), 'revoked').then((value) => {
+        if (value === null) return null
+        const colon = value.indexOf(':')
+        return { at: Number(value.slice(0, colon)), except: value.slice(colon + 1) }
+      })
     }
     const cutoff = this.#local.get(user)
     return cutoff === undefined || cutoff.until <= Date.now() ? null : cutoff
@@ -388,6 +396,11 @@ class Revocations {
       })
     })
   }
+}
+
+/** Whether a session `handle` sealed at `sealedAt` falls under the user's cut-off. */
+function isRevoked (cutoff: Pick<Cutoff, 'at' | 'except'> | null, handle: string, sealedAt: number): boolean {
+  return cutoff !== null && sealedAt <= cutoff.at && handle !== cutoff.except
 }
 
 /** base64url alphabet only, and the unused low bits of the last character zero: one encoding per byte string. */

@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../errors.ts'
 import { handleOf } from '../signing.ts'
-import type { SessionDevice, SessionInfo, SessionRecord, SessionStore, SessionUpdate } from '../types.ts'
+import { immediateStore, type ImmediateStore, type SessionDevice, type SessionInfo, type SessionRecord, type SessionStore, type SessionUpdate } from '../types.ts'
 
 /** Options of the embedded in-process store. */
 export interface MemoryStoreOptions {
@@ -141,7 +141,27 @@ export class MemoryStore implements SessionStore {
     return this.#probation.map.size + this.#protected.map.size
   }
 
+  /** The same calls answered now: every MemoryStore operation is synchronous underneath. */
+  readonly [immediateStore]: ImmediateStore = {
+    load: (id) => this.#load(id),
+    save: (id, update) => this.#save(id, update),
+    destroy: (id) => this.#destroy(id),
+    replaces: MemoryStore.prototype
+  }
+
   async load (id: string): Promise<SessionRecord | null> {
+    return this.#load(id)
+  }
+
+  async save (id: string, update: SessionUpdate): Promise<boolean> {
+    return this.#save(id, update)
+  }
+
+  async destroy (id: string): Promise<boolean> {
+    return this.#destroy(id)
+  }
+
+  #load (id: string): SessionRecord | null {
     const entry = this.#live(id)
     if (entry === null) return null
     // A load is a use: to the end of the protected segment (from probation on the first load after creation).
@@ -165,7 +185,7 @@ export class MemoryStore implements SessionStore {
     return record
   }
 
-  async save (id: string, update: SessionUpdate): Promise<boolean> {
+  #save (id: string, update: SessionUpdate): boolean {
     let entry = this.#live(id)
     if (entry === null) {
       if (!update.create) return false
@@ -208,7 +228,7 @@ export class MemoryStore implements SessionStore {
     return true
   }
 
-  async destroy (id: string): Promise<boolean> {
+  #destroy (id: string): boolean {
     const entry = this.#live(id)
     if (entry === null) return false
     this.#remove(id, entry)
@@ -240,7 +260,7 @@ export class MemoryStore implements SessionStore {
 
   async revoke (user: string, handle: string): Promise<boolean> {
     const id = this.#users.get(user)?.get(handle)
-    return id !== undefined && await this.destroy(id)
+    return id !== undefined && this.#destroy(id)
   }
 
   async revokeAll (user: string, except?: string): Promise<number> {
@@ -248,7 +268,7 @@ export class MemoryStore implements SessionStore {
     if (sessions === undefined) return 0
     let revoked = 0
     for (const [handle, id] of [...sessions]) {
-      if (handle !== except && await this.destroy(id)) revoked++
+      if (handle !== except && this.#destroy(id)) revoked++
     }
     return revoked
   }
