@@ -33,6 +33,9 @@ const SITUATIONS = [
   'a save that deleted the last keys'
 ]
 
+/** Batches of runs a search may take to reach every situation. */
+const MAX_BATCHES = 6
+
 async function checkModel (t: Test, real: SessionStore, numRuns: number): Promise<void> {
   let current: Run | null = null
   const app = await buildModelApp(real, 4, () => {
@@ -43,8 +46,14 @@ async function checkModel (t: Test, real: SessionStore, numRuns: number): Promis
   const started = Date.now()
   const covered = new Map<string, number>()
   try {
-    await fc.assert(modelProperty(() => app, real, (run) => { current = run }, covered), { numRuns, ...override })
-    t.pass(`${numRuns} scheduled runs agree with the model (${Date.now() - started} ms)`)
+    // Rare situations (a save deleting the last keys is reached in ~2 % of runs) get more batches of runs until each
+    // one was reached, so that the check below fails for a search that cannot reach one, not for an unlucky one.
+    let batches = 0
+    do {
+      await fc.assert(modelProperty(() => app, real, (run) => { current = run }, covered), { numRuns, ...override })
+      batches++
+    } while (override.seed === undefined && batches < MAX_BATCHES && SITUATIONS.some((situation) => !covered.has(situation)))
+    t.pass(`${batches * numRuns} scheduled runs agree with the model (${Date.now() - started} ms)`)
     t.comment(`runs that went through: ${[...covered].sort(([a], [b]) => a < b ? -1 : 1).map(([tag, count]) => `${tag} ${count}`).join('; ')}`)
     // A search that never reaches a race proves nothing about it (a replay of one reported run is exempt).
     if (override.seed === undefined) {
