@@ -114,6 +114,30 @@ const KEY_CHARS = 24
 /** Nonces are cut from a pool refilled by one `randomFillSync` per 128 seals: a call per seal costs a good part of the seal. */
 const NONCE_POOL_BYTES = NONCE_BYTES * 128
 
+/**
+ * Scratch space for sealing: the payload's UTF-8 bytes and the sealed bytes (version, nonce, ciphertext, tag).
+ * `seal` runs synchronously from start to end, so one set serves every CookieStore of the process; a Buffer (a
+ * typed array over memory V8 tracks apart) per step cost a seal more than its encryption did.
+ */
+const SCRATCH_BYTES = 16_384
+const scratch = (() => {
+  const message = Buffer.allocUnsafeSlow(SCRATCH_BYTES)
+  const sealed = Buffer.allocUnsafeSlow(OVERHEAD + SCRATCH_BYTES)
+  sealed[0] = VERSION
+  return { message, sealed, nonce: sealed.subarray(1, HEADER_BYTES) }
+})()
+/** Views of the scratch buffers for one payload length (the cipher takes exactly sized arrays), made once per length. */
+const views = new Map<number, { message: Buffer, ciphertext: Buffer }>()
+
+function scratchViews (length: number): { message: Buffer, ciphertext: Buffer } {
+  let found = views.get(length)
+  if (found === undefined) {
+    found = { message: scratch.message.subarray(0, length), ciphertext: scratch.sealed.subarray(HEADER_BYTES, HEADER_BYTES + length + TAG_BYTES) }
+    views.set(length, found)
+  }
+  return found
+}
+
 /** Bytes of `name=value` in UTF-8: what browsers count against their per-cookie limit. */
 export function cookieSize (name: string, value: string): number {
   return Buffer.byteLength(name) + 1 + Buffer.byteLength(value)
@@ -225,13 +249,22 @@ export class CookieStore {
     for (const [name, value] of record.data) payload.push(name, value)
     this.#observe(record)
 
-    const message = Buffer.from(JSON.stringify(payload), 'utf8')
-    const out = Buffer.allocUnsafe(OVERHEAD + message.length)
-    out[0] = VERSION
-    const nonce = out.subarray(1, HEADER_BYTES)
-    this.#nonce(nonce)
-    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out.subarray(HEADER_BYTES), message, this.#aad, null, nonce, key)
-    return out.toString('base64url')
+    const json = JSON.stringify(payload)
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: a payload that surely fits is sealed in the scratch buffers.
+    if (json.length * 3 > SCRATCH_BYTES) {
+      const message = Buffer.from(json, 'utf8')
+      const out = Buffer.allocUnsafe(OVERHEAD + message.length)
+      out[0] = VERSION
+      const nonce = out.subarray(1, HEADER_BYTES)
+      this.#nonce(nonce, 0)
+      sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out.subarray(HEADER_BYTES), message, this.#aad, null, nonce, key)
+      return out.toString('base64url')
+    }
+    const length = scratch.message.write(json, 0, 'utf8')
+    const views = scratchViews(length)
+    this.#nonce(scratch.sealed, 1)
+    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(views.ciphertext, views.message, this.#aad, null, scratch.nonce, key)
+    return scratch.sealed.toString('base64url', 0, OVERHEAD + length)
   }
 
   /**
@@ -319,12 +352,13 @@ export class CookieStore {
     return this.#keys
   }
 
-  #nonce (into: Buffer): void {
+  /** Writes a fresh random nonce into `into` at `at`. */
+  #nonce (into: Buffer, at: number): void {
     if (this.#nonceOffset === NONCE_POOL_BYTES) {
       randomFillSync(this.#noncePool)
       this.#nonceOffset = 0
     }
-    this.#noncePool.copy(into, 0, this.#nonceOffset, this.#nonceOffset + NONCE_BYTES)
+    this.#noncePool.copy(into, at, this.#nonceOffset, this.#nonceOffset + NONCE_BYTES)
     this.#nonceOffset += NONCE_BYTES
   }
 }
