@@ -86,9 +86,38 @@ export function pairValue (header: string, name: string, at: number): string | u
   }
 }
 
-/** A `Set-Cookie` value, as @fastify/cookie's `serialize` writes it (same `cookie` module, default encoding). */
-function serializeCookie (name: string, value: string, attributes: Omit<SetCookie, 'name' | 'value'>): string {
-  return stringifySetCookie({ name, value, ...attributes })
+/**
+ * The session cookie's `Set-Cookie` values, as @fastify/cookie's `serialize` writes them (same `cookie` module),
+ * worked out once per registration: only the value and `Max-Age` change from one response to the next, and the
+ * values (base64url, or an ID and its signature) never need the module's encoding or validation.
+ */
+export class SetCookieWriter {
+  readonly #prefix: string
+  readonly #suffix: string
+  /** the deletion cookie: empty value, `Max-Age=0` and `Expires` in 1970 */
+  readonly deletion: string
+
+  constructor (cookie: NormalizedOptions['cookie']) {
+    const attributes: SetCookie = {
+      name: cookie.name,
+      value: 'v',
+      path: cookie.path,
+      domain: cookie.domain,
+      sameSite: cookie.sameSite,
+      secure: cookie.secure,
+      httpOnly: cookie.httpOnly,
+      partitioned: cookie.partitioned
+    }
+    const sample = stringifySetCookie(attributes)
+    this.#prefix = cookie.name + '='
+    this.#suffix = sample.slice(this.#prefix.length + 1)
+    this.deletion = stringifySetCookie({ ...attributes, value: '', maxAge: 0, expires: new Date(0) })
+  }
+
+  /** A live cookie: `Max-Age` right after the value, where `cookie` puts it; `undefined`: a browser-session cookie. */
+  live (value: string, maxAge: number | undefined): string {
+    return maxAge === undefined ? this.#prefix + value + this.#suffix : this.#prefix + value + '; Max-Age=' + maxAge + this.#suffix
+  }
 }
 
 /** When a lifetime that starts at `start` ends: `null` for a browser-session cookie (lifetime 0). */
@@ -105,6 +134,7 @@ export class SessionRuntime {
   readonly cookieStore: CookieStore | null
   /** what events and traces call the store */
   readonly storeName: string
+  readonly setCookie: SetCookieWriter
   /** the app's @fastify/cookie parser (its parse options) when registered, else `cookie`'s, the one @fastify/cookie wraps */
   readonly parseCookie: (header: string) => Record<string, string | undefined>
 
@@ -115,6 +145,7 @@ export class SessionRuntime {
     const registered = (fastify as { parseCookie?: (header: string) => Record<string, string | undefined> }).parseCookie
     this.parseCookie = registered ?? parseCookie
     this.storeName = storeName(options.store)
+    this.setCookie = new SetCookieWriter(options.cookie)
     if (options.store instanceof CookieStore) {
       this.cookieStore = options.store
       this.cookieStore.useSecrets(options.secrets, options.cookie.name)
@@ -873,29 +904,18 @@ export class RequestSession implements SessionControl {
 
   #writeCookie (reply: FastifyReply): void {
     const runtime = this.#runtime
-    const cookie = runtime.options.cookie
     const session = this.session as Session
-    const lifetime = internals.maxAge(session) ?? runtime.options.lifetime
-    const attributes = {
-      path: cookie.path,
-      domain: cookie.domain,
-      sameSite: cookie.sameSite,
-      secure: cookie.secure,
-      httpOnly: cookie.httpOnly,
-      partitioned: cookie.partitioned,
-      maxAge: 0 as number | undefined,
-      expires: undefined as Date | undefined
-    }
-    let value = ''
+    let header: string
     if (this.#cookie === 'clear' || session.id === null) {
-      attributes.expires = new Date(0)
+      header = runtime.setCookie.deletion
     } else {
-      value = runtime.cookieStore === null ? runtime.signer.sign(session.id) : this.#sealed
+      const lifetime = internals.maxAge(session) ?? runtime.options.lifetime
+      const value = runtime.cookieStore === null ? runtime.signer.sign(session.id) : this.#sealed
       const expiresAt = session.expiresAt
-      attributes.maxAge = lifetime > 0 && expiresAt !== null ? Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) : undefined
+      header = runtime.setCookie.live(value, lifetime > 0 && expiresAt !== null ? Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) : undefined)
     }
     // Written directly (Fastify appends Set-Cookie headers): works whichever onSend hook runs first.
-    reply.header('set-cookie', serializeCookie(cookie.name, value, attributes))
+    reply.header('set-cookie', header)
     const cacheControl = reply.getHeader('cache-control')
     if (cacheControl === undefined) reply.header('cache-control', 'no-store')
     else reply.header('cache-control', privateCacheControl(String(cacheControl)))
